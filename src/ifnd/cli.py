@@ -1,0 +1,72 @@
+"""``ifnd <step>``: the one command line that people, Snakemake rules and DVC stages call.
+
+Each step lives in its own module, which defines ``add_arguments(parser)`` and ``run(args)``.
+Only the chosen step's module is imported, so ``ifnd --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import UserError
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("ifnd.check", "validate a config and check that its dataset is readable"),
+    "pretrain": ("ifnd.train", "contrastive pretraining: SimCLR, IFND or the ground-truth oracle"),
+    "knn": ("ifnd.evaluate.knn", "weighted kNN evaluation of a pretrained encoder"),
+    "linear": ("ifnd.evaluate.linear", "linear evaluation on frozen backbone features"),
+    "splits": ("ifnd.evaluate.splits", "write class-balanced label-subset files for semi-supervised runs"),
+    "semisup": ("ifnd.evaluate.semisup", "semi-supervised fine-tuning on a labelled fraction"),
+    "supervised": ("ifnd.evaluate.supervised", "the supervised reference: the same backbone trained with all labels"),
+    "rawpixels": ("ifnd.evaluate.rawpixels", "the raw-pixel reference: kNN and linear evaluation on input pixels"),
+    "tables": ("ifnd.report.tables", "build Tables 1-4 from run and evaluation outputs"),
+    "figures": ("ifnd.report.figures", "draw Figures 1-4 from run and evaluation outputs"),
+    "report": ("ifnd.report.report", "write results/report.md from the tables and figures"),
+}
+
+
+def _load(name: str):
+    return importlib.import_module(COMMANDS[name][0])
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ifnd",
+        description="Incremental False Negative Detection for contrastive learning: "
+        "pretraining, evaluation and reports.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="<step>")
+    sub.required = True
+    for name, (module, help_text) in COMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text)
+            continue
+        mod = importlib.import_module(module)
+        doc = (mod.__doc__ or help_text).strip()
+        p = sub.add_parser(name, help=help_text, description=doc,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    only = argv[0] if argv and argv[0] in COMMANDS else None
+    parser = build_parser(only if only else "__none__")
+    args = parser.parse_args(argv)
+    try:
+        result = _load(args.command).run(args)
+    except UserError as exc:
+        print(f"ifnd {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ifnd {args.command}: interrupted; finished checkpoints are kept", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
