@@ -1,0 +1,82 @@
+"""Class selection (with relabelling) and deterministic class-balanced subsets."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+
+
+def select_classes(labels: np.ndarray, num_classes: int, classes: Sequence[int], where: str):
+    """Rows whose label is in ``classes`` and their labels renumbered ``0 .. len(classes) - 1``
+    in the given order. Returns ``(indices, new_labels)``; raises UserError for unknown ids."""
+    classes = [int(c) for c in classes]
+    bad = [c for c in classes if not 0 <= c < num_classes]
+    if bad:
+        raise UserError(f"data.classes: class id(s) {bad} do not exist in {where} "
+                        f"(it has classes 0..{num_classes - 1})")
+    if len(set(classes)) != len(classes):
+        raise UserError(f"data.classes: repeated class ids in {classes}")
+    mapping = np.full(num_classes, -1, dtype=np.int64)
+    mapping[classes] = np.arange(len(classes))
+    new = mapping[labels]
+    keep = np.flatnonzero(new >= 0)
+    return keep, new[keep]
+
+
+def balanced_counts(available: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """How many rows to take per class: as equal as possible, capped by what each class has;
+    the remainder goes to randomly chosen classes."""
+    available = np.asarray(available, dtype=np.int64)
+    quota = np.zeros_like(available)
+    remaining = int(min(n, available.sum()))
+    while remaining > 0:
+        open_ = np.flatnonzero(quota < available)
+        share = remaining // len(open_)
+        if share == 0:
+            pick = rng.permutation(open_)[:remaining]
+            quota[pick] += 1
+            break
+        add = np.minimum(share, available[open_] - quota[open_])
+        quota[open_] += add
+        remaining -= int(add.sum())
+    return quota
+
+
+def balanced_subset(labels: np.ndarray, num_classes: int, n: int | None, seed: int) -> np.ndarray | None:
+    """Sorted indices of a deterministic class-balanced subset of ``n`` rows, or None when
+    ``n`` is None or not smaller than the number of rows (use everything)."""
+    labels = np.asarray(labels)
+    if n is None or n >= len(labels):
+        return None
+    rng = np.random.default_rng(seed)
+    counts = balanced_counts(np.bincount(labels, minlength=num_classes), n, rng)
+    order = np.argsort(labels, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(np.bincount(labels, minlength=num_classes))])
+    chosen = []
+    for c in range(num_classes):
+        if counts[c]:
+            members = order[starts[c]:starts[c + 1]]
+            chosen.append(rng.choice(members, size=int(counts[c]), replace=False))
+    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
+
+
+def postprocess(dataset, data_cfg: dict, split: str, where: str):
+    """Apply ``data.classes`` then ``data.train_subset`` / ``data.test_subset`` to a dataset
+    that has ``labels``, ``num_classes`` and ``take(indices, num_classes, labels, class_names)``."""
+    classes = data_cfg.get("classes")
+    if classes is not None:
+        keep, new_labels = select_classes(dataset.labels.numpy(), dataset.num_classes, classes, where)
+        names = None
+        if dataset.class_names is not None:
+            names = [dataset.class_names[int(c)] for c in classes]
+        dataset = dataset.take(keep, num_classes=len(classes), labels=torch.from_numpy(new_labels),
+                               class_names=names)
+    n = data_cfg.get("train_subset" if split == "train" else "test_subset")
+    idx = balanced_subset(dataset.labels.numpy(), dataset.num_classes, n, int(data_cfg.get("subset_seed") or 0))
+    if idx is not None:
+        dataset = dataset.take(idx)
+    return dataset

@@ -1,0 +1,1 @@
+"""Evaluations of pretrained encoders: kNN, linear, semi-supervised, and the reference rows."""

@@ -1,0 +1,67 @@
+"""Shared pieces of the evaluation commands: loading a run, and writing metrics.json."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+from ..config import load_config
+from ..data import load_dataset
+from ..models import load_pretrained
+from ..runinfo import code_version, package_versions, resolve_device, set_threads, write_json
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def add_run_arguments(parser, default_name: str) -> None:
+    parser.add_argument("run_dir", help="a pretraining run folder (holds model.pt)")
+    parser.add_argument("--out", default=None,
+                        help=f"metrics file to write (default: RUN_DIR/eval/{default_name}.json)")
+    parser.add_argument("--device", default=None, help="override train.device (auto|cpu|cuda)")
+
+
+def open_run(args):
+    """(model, run config, checkpoint meta, device) for an evaluation command."""
+    model, cfg, meta = load_pretrained(args.run_dir)
+    device = resolve_device(args.device or cfg["train"]["device"])
+    set_threads(cfg["train"]["threads"])
+    return model.to(device), cfg, meta, device
+
+
+def datasets_of(cfg: dict):
+    return load_dataset(cfg["data"], "train"), load_dataset(cfg["data"], "test")
+
+
+def metrics_path(args, name: str) -> Path:
+    return Path(args.out) if args.out else Path(args.run_dir) / "eval" / f"{name}.json"
+
+
+def write_metrics(path: str | Path, evaluation: str, metrics: dict, *, run_dir=None, cfg=None,
+                  started: float | None = None, **inputs) -> dict:
+    """Write ``metrics`` with the identity of what produced them (run, inputs, code)."""
+    record = {"evaluation": evaluation, **metrics}
+    identity = {"code_version": code_version(), "packages": package_versions()}
+    if run_dir is not None:
+        ckpt = Path(run_dir) / "model.pt"
+        identity["run_dir"] = str(run_dir)
+        if ckpt.is_file():
+            identity["checkpoint_sha256"] = file_sha256(ckpt)
+    identity.update({k: v for k, v in inputs.items() if v is not None})
+    if cfg is not None:
+        identity["config"] = cfg
+    if started is not None:
+        record["seconds"] = round(time.time() - started, 2)
+    record["inputs"] = identity
+    write_json(path, record)
+    return record
+
+
+__all__ = ["add_run_arguments", "open_run", "datasets_of", "metrics_path", "write_metrics",
+           "file_sha256", "load_config"]
