@@ -1,0 +1,32 @@
+"""Validate a config and check that its dataset can be read, before any long job starts.
+
+    ifnd check --config config/config.yaml [config/cifar10.yaml] [--set key=value ...]
+
+Exits 0 and prints a one-line summary, or prints one error line naming the problem and exits 2.
+"""
+
+from __future__ import annotations
+
+from .cliargs import add_config_arguments, config_from_args
+from .data import load_dataset
+from .errors import UserError
+
+
+def add_arguments(parser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--no-data", action="store_true", help="check the config only")
+
+
+def run(args) -> int:
+    cfg = config_from_args(args)
+    summary = f"config ok: {cfg['data']['name']}, {cfg['model']['arch']}, method {cfg['method']['name']}"
+    if not args.no_data:
+        train = load_dataset(cfg["data"], "train")
+        test = load_dataset(cfg["data"], "test")
+        summary += (f"; data ok: {len(train)} training and {len(test)} test images, "
+                    f"{train.num_classes} classes")
+        if len(train) < cfg["train"]["batch_size"]:
+            raise UserError(f"train.batch_size {cfg['train']['batch_size']} exceeds the "
+                            f"{len(train)} training images")
+    print(summary)
+    return 0

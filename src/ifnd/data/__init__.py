@@ -1,0 +1,48 @@
+"""Datasets: Fashion-MNIST, CIFAR-10/100, ImageFolder trees and a synthetic smoke-test set.
+
+``load_dataset(cfg["data"], "train" | "test")`` returns an :class:`ArrayDataset` (the whole
+dataset as one uint8 tensor at its native size) or, for ``imagefolder``, a
+:class:`FolderDataset` that reads images from disk. ``data.classes`` (keep and relabel some
+classes) and ``data.train_subset`` / ``data.test_subset`` (a deterministic class-balanced
+subset) are applied here; nothing is cached on disk.
+"""
+
+from __future__ import annotations
+
+from ..errors import UserError
+from .base import ArrayDataset
+from .cifar import load_cifar
+from .fashion_mnist import load_fashion_mnist
+from .idx import parse_idx, read_idx
+from .imagefolder import FolderDataset
+from .subset import balanced_subset, postprocess, select_classes
+from .synthetic import make_synthetic
+
+DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagefolder", "synthetic")
+
+__all__ = [
+    "ArrayDataset", "FolderDataset", "DATASETS", "load_dataset",
+    "balanced_subset", "select_classes", "read_idx", "parse_idx",
+]
+
+
+def load_dataset(data_cfg: dict, split: str) -> ArrayDataset | FolderDataset:
+    """The ``split`` ("train" or "test") of the dataset described by the ``data:`` config section."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    name = data_cfg.get("name", "fashion-mnist")
+    if name == "fashion-mnist":
+        ds = load_fashion_mnist(data_cfg, split)
+        where = "fashion-mnist"
+    elif name in ("cifar10", "cifar100"):
+        ds = load_cifar(data_cfg, split, name)
+        where = name if name == "cifar10" else f"cifar100 ({data_cfg.get('label_kind', 'fine')} labels)"
+    elif name == "imagefolder":
+        ds = FolderDataset.from_root(data_cfg.get("root"), split, int(data_cfg.get("image_size") or 224))
+        where = f"the imagefolder tree {data_cfg.get('root')}"
+    elif name == "synthetic":
+        ds = make_synthetic(data_cfg, split)  # classes and sizes are built in
+        return ds
+    else:
+        raise UserError(f"unknown dataset {name!r} in data.name; choose one of {', '.join(DATASETS)}")
+    return postprocess(ds, data_cfg, split, where)

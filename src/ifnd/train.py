@@ -1,0 +1,452 @@
+"""Contrastive pretraining: SimCLR, SimCLR + IFND, or the ground-truth oracle.
+
+    ifnd pretrain --config config/config.yaml --set method.name=ifnd --out results/runs/my_run
+
+One epoch: (if due) cluster the embeddings of all training images and accept pseudo-labels;
+then for every batch draw two augmented views, compute normalised projections, build the
+false-negative mask from the accepted pseudo-labels of the batch's images and minimise the
+contrastive loss with the false negatives eliminated (or attracted). After each epoch the
+model embeds the training set once: those embeddings feed both the online kNN monitor and the
+next epoch's clustering.
+
+The run folder receives model.pt, train_log.csv, fn_stats.csv, config.resolved.yaml and
+meta.json. Resumable state (last.pt) lives in --state-dir and is written atomically after every
+epoch; rerunning the same command resumes from it and ends with bitwise the same weights as an
+uninterrupted run (CPU). The true labels are read only to measure the detected false
+negatives, for the kNN monitor, and as the oracle's labels: never to train an IFND run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .augment import BatchedSimCLRAugment, to_input
+from .cliargs import add_config_arguments, config_from_args
+from .config import atomic_write_text, dump_config, flatten
+from .data import load_dataset
+from .errors import UserError
+from .evaluate.knn import knn_accuracy
+from .features import autocast
+from .fnd import FNCounter, build_detector
+from .losses import combine_levels, ifnd_loss
+from .models import build_model
+from .runinfo import code_version, device_info, package_versions, resolve_device, set_threads, write_json
+
+# Keys that may differ between a run and the state it resumes from: they change how the run is
+# executed or shown, not what it computes.
+RESUME_FREE_KEYS = ("train.progress", "train.threads", "train.device", "workflow.")
+
+TRAIN_LOG_COLUMNS = ["epoch", "loss", "lr", "knn_top1", "epoch_seconds", "cluster_seconds",
+                     "monitor_seconds", "images_per_second", "acceptance_rate"]
+FN_STATS_COLUMNS = ["epoch", "level", "n_clusters", "acceptance_rate", "nmi", "ari", "purity_all",
+                    "purity_accepted", "accepted_fraction", "fn_per_anchor", "fn_precision",
+                    "fn_recall", "true_fn_per_anchor"]
+
+
+# --------------------------------------------------------------------------- optimisation
+class LARS(torch.optim.Optimizer):
+    """SGD with momentum and layer-wise adaptive rate scaling (You et al., 2017).
+
+    Parameters in groups with ``lars=False`` (biases, BatchNorm) take plain SGD steps."""
+
+    def __init__(self, params, lr, momentum=0.9, weight_decay=0.0, eta=0.02):
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
+                                      eta=eta, lars=True))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                d_p = p.grad.add(p, alpha=group["weight_decay"])
+                if group["lars"]:
+                    p_norm, g_norm = torch.norm(p), torch.norm(d_p)
+                    trust = torch.where((p_norm > 0) & (g_norm > 0),
+                                        group["eta"] * p_norm / g_norm, torch.ones_like(p_norm))
+                    d_p = d_p.mul(trust)
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = d_p.clone()
+                else:
+                    state["momentum_buffer"].mul_(group["momentum"]).add_(d_p)
+                p.add_(state["momentum_buffer"], alpha=-group["lr"])
+
+
+def build_optimizer(model: torch.nn.Module, train_cfg: dict) -> torch.optim.Optimizer:
+    """Weight decay (and LARS adaptation) on weights only; biases and BatchNorm excluded."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    lr, wd = scaled_lr(train_cfg), train_cfg["weight_decay"]
+    groups = [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+    if train_cfg["optimizer"] == "lars":
+        groups[1]["lars"] = False
+        return LARS(groups, lr=lr, momentum=train_cfg["momentum"])
+    return torch.optim.SGD(groups, lr=lr, momentum=train_cfg["momentum"])
+
+
+def scaled_lr(train_cfg: dict) -> float:
+    """``train.lr`` is given for batch 256 and scaled linearly (Goyal et al., 2017)."""
+    return train_cfg["lr"] * train_cfg["batch_size"] / 256
+
+
+def learning_rate(step: int, total_steps: int, warmup_steps: int, base_lr: float) -> float:
+    """Linear warm-up to ``base_lr``, then cosine decay to 0."""
+    if step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return base_lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+# --------------------------------------------------------------------------- state files
+def atomic_torch_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def config_differences(old: dict, new: dict) -> list[str]:
+    a, b = flatten(old), flatten(new)
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        if key.startswith(RESUME_FREE_KEYS):
+            continue
+        if a.get(key, "<absent>") != b.get(key, "<absent>"):
+            diffs.append(f"{key}: {a.get(key, '<absent>')!r} -> {b.get(key, '<absent>')!r}")
+    return diffs
+
+
+def _write_csv(rows: list[dict], columns: list[str], path: Path) -> None:
+    atomic_write_text(path, pd.DataFrame(rows, columns=columns).to_csv(index=False))
+
+
+# --------------------------------------------------------------------------- the trainer
+class Pretrainer:
+    """Holds the model, optimiser, data and false-negative detector of one pretraining run."""
+
+    def __init__(self, cfg: dict, device: torch.device | None = None):
+        self.cfg = cfg
+        tcfg = cfg["train"]
+        self.device = device or resolve_device(tcfg["device"])
+        self.train_set = load_dataset(cfg["data"], "train")
+        self.test_set = load_dataset(cfg["data"], "test")
+        if len(self.train_set) < tcfg["batch_size"]:
+            raise UserError(f"train.batch_size {tcfg['batch_size']} exceeds the "
+                            f"{len(self.train_set)} training images")
+        self.size = cfg["data"]["image_size"]
+        torch.manual_seed(tcfg["seed"])
+        self.model = build_model(cfg, self.train_set.channels).to(self.device)
+        if tcfg["channels_last"]:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = build_optimizer(self.model, tcfg)
+        self.augment = BatchedSimCLRAugment(cfg["augment"], self.size)
+        self.steps_per_epoch = len(self.train_set) // tcfg["batch_size"]
+        self.total_steps = self.steps_per_epoch * tcfg["epochs"]
+        self.warmup_steps = self.steps_per_epoch * tcfg["warmup_epochs"]
+        self.base_lr = scaled_lr(tcfg)
+        # True labels: statistics, kNN monitor and the oracle only.
+        self.true_labels = self.train_set.labels.to(self.device)
+        self.detector = build_detector(cfg["method"]["name"], cfg["fnd"], tcfg["seed"],
+                                       self.train_set.labels.numpy())
+        self.in_memory = getattr(self.train_set, "in_memory", True)
+        if self.in_memory:
+            # The whole dataset lives on the training device as uint8 (airbench style).
+            self.images = self.train_set.images.to(self.device)
+        self.step_fn = self._step
+        if tcfg["compile"]:
+            self.step_fn = torch.compile(self._step)
+        self.epoch = 0
+        self.train_rows: list[dict] = []
+        self.fn_rows: list[dict] = []
+        self._cached_embeddings: torch.Tensor | None = None
+
+    # ---- one optimisation step -------------------------------------------------------
+    def _forward_loss(self, x: torch.Tensor, indexes: torch.Tensor):
+        cfg = self.cfg
+        with autocast(self.device, cfg["train"]["precision"]):
+            z = self.model(x)
+        masks = self.detector.level_masks(indexes) if self.detector is not None else None
+        loss = ifnd_loss(z, indexes, cfg["train"]["temperature"], masks,
+                         cfg["method"]["removal"], cfg["fnd"]["combine"])
+        return loss, masks
+
+    def _step(self, x: torch.Tensor, indexes: torch.Tensor):
+        loss, masks = self._forward_loss(x, indexes)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach(), masks
+
+    def views(self, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Two augmented views of the images ``idx``, stacked: rows i and i+B pair up."""
+        batch = self.images[idx]
+        x = torch.cat([self.augment(batch, gen), self.augment(batch, gen)])
+        if self.cfg["train"]["channels_last"]:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _batches(self, epoch: int):
+        """(views, image indices) for one epoch; the order depends only on (seed, epoch)."""
+        seed = self.cfg["train"]["seed"] * 1_000_003 + epoch
+        bs = self.cfg["train"]["batch_size"]
+        if self.in_memory:
+            cpu_gen = torch.Generator().manual_seed(seed)
+            order = torch.randperm(len(self.train_set), generator=cpu_gen).to(self.device)
+            gen = torch.Generator(device=self.device).manual_seed(seed)
+            for s in range(self.steps_per_epoch):
+                idx = order[s * bs:(s + 1) * bs]
+                yield self.views(idx, gen), idx
+        else:
+            loader = self.train_set.pretrain_loader(bs, self.cfg["augment"], self.cfg["train"]["seed"],
+                                                    epoch, num_workers=min(8, os.cpu_count() or 1))
+            for v1, v2, idx in loader:
+                x = torch.cat([v1, v2]).to(self.device, non_blocking=True)
+                if self.cfg["train"]["channels_last"]:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                yield x, idx.to(self.device)
+
+    # ---- embedding pass ----------------------------------------------------------------
+    @torch.no_grad()
+    def embed_train(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(backbone features, projections) of every training image, both L2-normalised."""
+        self.model.eval()
+        feats, projs = [], []
+        bs = self.cfg["fnd"]["embed_batch_size"]
+        n = len(self.train_set)
+        for s in range(0, n, bs):
+            idx = torch.arange(s, min(s + bs, n))
+            images = self.images[idx.to(self.device)] if self.in_memory else \
+                self.train_set.load_uint8(idx).to(self.device)
+            x = to_input(images, self.size)
+            if self.cfg["train"]["channels_last"]:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(self.device, self.cfg["train"]["precision"]):
+                h = self.model.backbone(x)
+                p = self.model.head(h)
+            feats.append(F.normalize(h.float(), dim=1))
+            projs.append(F.normalize(p.float(), dim=1))
+        self.model.train()
+        return torch.cat(feats), torch.cat(projs)
+
+    @torch.no_grad()
+    def knn_monitor(self, bank: torch.Tensor) -> float:
+        from .features import extract_features
+        queries = extract_features(self.model, self.test_set, self.size, self.device,
+                                   batch_size=self.cfg["fnd"]["embed_batch_size"],
+                                   precision=self.cfg["train"]["precision"],
+                                   channels_last=self.cfg["train"]["channels_last"]).to(self.device)
+        ev = self.cfg["eval"]
+        return knn_accuracy(bank, self.true_labels, queries, self.test_set.labels.to(self.device),
+                            self.train_set.num_classes, ev["knn_k"], ev["knn_t"])["top1"]
+
+    # ---- epochs ------------------------------------------------------------------------
+    def cluster(self, epoch: int) -> tuple[list[dict], float]:
+        started = time.perf_counter()
+        if self._cached_embeddings is None:
+            feats, projs = self.embed_train()
+            self._cached_embeddings = feats if self.cfg["fnd"]["features"] == "backbone" else projs
+        emb = self._cached_embeddings.cpu().numpy()
+        stats = self.detector.update(emb, epoch, true_labels=self.train_set.labels.numpy())
+        self._cached_embeddings = None
+        return stats, time.perf_counter() - started
+
+    def train_epoch(self, epoch: int, progress: bool) -> dict:
+        tcfg = self.cfg["train"]
+        level_stats, cluster_seconds = [], 0.0
+        if self.detector is not None and self.detector.is_cluster_epoch(epoch):
+            level_stats, cluster_seconds = self.cluster(epoch)
+        rate = self.detector.rate_at(epoch) if self.detector is not None else 0.0
+        if self.detector is not None and self.detector.pseudo_labels is None:
+            rate = 0.0
+        counter = FNCounter()
+        self.model.train()
+        loss_sum = torch.zeros((), device=self.device)
+        started = time.perf_counter()
+        bar = tqdm(self._batches(epoch), total=self.steps_per_epoch, disable=not progress,
+                   desc=f"epoch {epoch + 1}/{tcfg['epochs']}", leave=False, file=sys.stderr,
+                   mininterval=1.0 if sys.stderr.isatty() else 30.0)
+        for s, (x, idx) in enumerate(bar):
+            lr = learning_rate(epoch * self.steps_per_epoch + s, self.total_steps,
+                               self.warmup_steps, self.base_lr)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            indexes = torch.cat([idx, idx])
+            loss, masks = self.step_fn(x, indexes)
+            loss_sum += loss
+            counter.update(None if masks is None else combine_levels(masks, "union"),
+                           indexes, self.true_labels)
+        train_seconds = time.perf_counter() - started
+        loss = (loss_sum / max(1, self.steps_per_epoch)).item()
+        if not math.isfinite(loss):
+            raise RuntimeError(f"training diverged at epoch {epoch + 1}: loss {loss}")
+
+        # One embedding pass serves the kNN monitor and the next epoch's clustering.
+        started = time.perf_counter()
+        knn_top1 = math.nan
+        last = epoch + 1 == tcfg["epochs"]
+        monitor = last or (tcfg["knn_every"] > 0 and (epoch + 1) % tcfg["knn_every"] == 0)
+        next_clusters = (not last and self.detector is not None
+                         and self.detector.is_cluster_epoch(epoch + 1))
+        if monitor or next_clusters:
+            feats, projs = self.embed_train()
+            if next_clusters:
+                self._cached_embeddings = feats if self.cfg["fnd"]["features"] == "backbone" else projs
+            if monitor:
+                knn_top1 = self.knn_monitor(feats)
+        monitor_seconds = time.perf_counter() - started
+
+        fn = counter.summary()
+        row = {"epoch": epoch + 1, "loss": loss, "lr": lr, "knn_top1": knn_top1,
+               "epoch_seconds": round(train_seconds, 3), "cluster_seconds": round(cluster_seconds, 3),
+               "monitor_seconds": round(monitor_seconds, 3),
+               "images_per_second": round(self.steps_per_epoch * tcfg["batch_size"] / train_seconds, 1),
+               "acceptance_rate": rate}
+        fn_rows = [{"epoch": epoch + 1, "level": st["k"], "n_clusters": st.get("n_clusters"),
+                    "acceptance_rate": st["rate"], "nmi": st.get("nmi"), "ari": st.get("ari"),
+                    "purity_all": st.get("purity_all"), "purity_accepted": st.get("purity_accepted"),
+                    "accepted_fraction": st["accepted_fraction"]}
+                   for st in level_stats]
+        # Detecting nothing recalls none of the true false negatives (recall 0, not NaN).
+        recall = fn["recall"] if fn["detected"] else (0.0 if fn["true_negatives_same_class"] else math.nan)
+        fn_rows.append({"epoch": epoch + 1, "level": "batch", "acceptance_rate": rate,
+                        "fn_per_anchor": fn["fn_per_anchor"], "fn_precision": fn["precision"],
+                        "fn_recall": recall, "true_fn_per_anchor": fn["true_fn_per_anchor"]})
+        return {"train": row, "fn": fn_rows}
+
+    # ---- state -------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"format": "ifnd-state-1", "config": self.cfg, "epoch": self.epoch,
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "detector": None if self.detector is None else self.detector.state_dict(),
+                "train_rows": self.train_rows, "fn_rows": self.fn_rows,
+                "torch_rng": torch.get_rng_state()}
+
+    def load_state_dict(self, state: dict, path: Path) -> None:
+        diffs = config_differences(state.get("config", {}), self.cfg)
+        if diffs:
+            shown = "; ".join(diffs[:3]) + ("; ..." if len(diffs) > 3 else "")
+            raise UserError(f"state {path} was made with another config ({shown}); "
+                            f"use another --state-dir or remove it to start afresh")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise UserError(f"state {path} does not fit this model: {str(exc).splitlines()[0]}") from None
+        if self.detector is not None:
+            self.detector.load_state_dict(state["detector"])
+        self.epoch = int(state["epoch"])
+        self.train_rows = list(state["train_rows"])
+        self.fn_rows = list(state["fn_rows"])
+        torch.set_rng_state(state["torch_rng"])
+
+
+def final_checkpoint(trainer: Pretrainer) -> dict:
+    return {"format": "ifnd-model-1", "model": trainer.model.state_dict(), "config": trainer.cfg,
+            "in_channels": trainer.train_set.channels, "num_classes": trainer.train_set.num_classes,
+            "epoch": trainer.epoch}
+
+
+def pretrain(cfg: dict, out_dir: str | Path, state_dir: str | Path | None = None,
+             stop_after: int | None = None) -> Path:
+    """Run (or resume) pretraining; returns the run folder. ``stop_after`` ends the process
+    early after that many epochs (for resume tests), leaving only the state file."""
+    out_dir = Path(out_dir)
+    state_path = Path(state_dir or out_dir / "state") / "last.pt"
+    tcfg = cfg["train"]
+    threads = set_threads(tcfg["threads"])
+    if torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+    trainer = Pretrainer(cfg)
+    resumed_from = 0
+    if state_path.is_file():
+        state = load_checkpoint_state(state_path)
+        trainer.load_state_dict(state, state_path)
+        resumed_from = trainer.epoch
+        print(f"resuming from {state_path} after epoch {resumed_from}", file=sys.stderr)
+    started = time.time()
+    progress = tcfg["progress"]
+    epochs = tqdm(range(trainer.epoch, tcfg["epochs"]), initial=trainer.epoch, total=tcfg["epochs"],
+                  desc=f"pretrain {cfg['method']['name']}", disable=not progress, file=sys.stderr,
+                  mininterval=0 if sys.stderr.isatty() else 30.0)
+    for epoch in epochs:
+        result = trainer.train_epoch(epoch, progress)
+        trainer.train_rows.append(result["train"])
+        trainer.fn_rows.extend(result["fn"])
+        trainer.epoch = epoch + 1
+        atomic_torch_save(trainer.state_dict(), state_path)
+        row = result["train"]
+        epochs.set_postfix(loss=f"{row['loss']:.3f}", knn=f"{row['knn_top1']:.3f}")
+        if not progress:
+            print(f"epoch {row['epoch']}: loss {row['loss']:.4f} knn {row['knn_top1']:.4f} "
+                  f"{row['epoch_seconds']:.1f}s", file=sys.stderr)
+        if stop_after is not None and trainer.epoch >= stop_after and trainer.epoch < tcfg["epochs"]:
+            return out_dir
+    finished = time.time()
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_csv(trainer.train_rows, TRAIN_LOG_COLUMNS, out_dir / "train_log.csv")
+    _write_csv(trainer.fn_rows, FN_STATS_COLUMNS, out_dir / "fn_stats.csv")
+    dump_config(cfg, out_dir / "config.resolved.yaml")
+    log = pd.DataFrame(trainer.train_rows)
+    write_json(out_dir / "meta.json", {
+        "code_version": code_version(), "packages": package_versions(), "seed": tcfg["seed"],
+        "method": cfg["method"]["name"], "device": device_info(trainer.device), "threads": threads,
+        "command": sys.argv, "resumed_from_epoch": resumed_from,
+        "final_knn_top1": float(log["knn_top1"].iloc[-1]),
+        "timings": {"session_seconds": round(finished - started, 2),
+                    "train_seconds": round(float(log["epoch_seconds"].sum()), 2),
+                    "cluster_seconds": round(float(log["cluster_seconds"].sum()), 2),
+                    "monitor_seconds": round(float(log["monitor_seconds"].sum()), 2),
+                    "mean_images_per_second": round(float(log["images_per_second"].mean()), 1)},
+    })
+    atomic_torch_save(final_checkpoint(trainer), out_dir / "model.pt")
+    return out_dir
+
+
+def load_checkpoint_state(path: Path) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"cannot resume: state file {path} is unreadable ({type(exc).__name__}); "
+                        f"it was left in place, remove it to start afresh") from None
+    if not isinstance(state, dict) or state.get("format") != "ifnd-state-1":
+        raise UserError(f"cannot resume: {path} is not an ifnd training state")
+    return state
+
+
+# --------------------------------------------------------------------------- command line
+def add_arguments(parser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--out", required=True, help="run folder for model.pt, logs, config and meta")
+    parser.add_argument("--state-dir", default=None,
+                        help="folder for the resumable state last.pt (default: OUT/state); "
+                             "an existing state is resumed if its config matches")
+
+
+def run(args) -> int:
+    cfg = config_from_args(args)
+    out = pretrain(cfg, args.out, args.state_dir)
+    log = pd.read_csv(out / "train_log.csv")
+    print(f"{cfg['method']['name']}: {len(log)} epochs, final loss {log['loss'].iloc[-1]:.4f}, "
+          f"kNN top-1 {100 * log['knn_top1'].iloc[-1]:.2f}% -> {out}")
+    return 0
