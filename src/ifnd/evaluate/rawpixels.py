@@ -1,0 +1,64 @@
+"""The raw-pixel reference (the floor row): weighted kNN and a linear classifier on input pixels.
+
+The un-augmented model inputs (padded/resized to ``data.image_size`` and normalised) are
+flattened. kNN: L2-normalised pixel vectors, the training set as the bank, ``eval.knn_k``
+neighbours and temperature ``eval.knn_t``. Linear: the same probe as ``ifnd linear`` on the
+standardised pixels with the ``eval.linear`` settings, seeded by ``train.seed``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+
+from ..augment import to_input
+from ..cliargs import add_config_arguments, config_from_args
+from ..runinfo import resolve_device, set_threads
+from .common import datasets_of, write_metrics
+from .knn import knn_accuracy
+from .linear import rows, train_linear_probe
+
+
+def pixel_features(dataset, image_size: int, batch_size: int = 4096) -> torch.Tensor:
+    """(N, C * S * S) float32: the flattened un-augmented model inputs of every image."""
+    n = len(dataset)
+    out = [to_input(rows(dataset, torch.arange(s, min(s + batch_size, n))), image_size).flatten(1)
+           for s in range(0, n, batch_size)]
+    return torch.cat(out)
+
+
+def add_arguments(parser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--out", required=True, help="metrics file to write (JSON)")
+    parser.add_argument("--device", default=None, help="override train.device (auto|cpu|cuda)")
+
+
+def run(args) -> int:
+    started = time.time()
+    cfg = config_from_args(args)
+    device = resolve_device(args.device or cfg["train"]["device"])
+    set_threads(cfg["train"]["threads"])
+    train, test = datasets_of(cfg)
+    size = cfg["data"]["image_size"]
+    ev, lin = cfg["eval"], cfg["eval"]["linear"]
+    train_x = pixel_features(train, size).to(device)
+    test_x = pixel_features(test, size).to(device)
+    knn = knn_accuracy(F.normalize(train_x, dim=1), train.labels.to(device),
+                       F.normalize(test_x, dim=1), test.labels.to(device), train.num_classes,
+                       ev["knn_k"], ev["knn_t"])
+    linear = train_linear_probe(train_x, train.labels, test_x, test.labels, train.num_classes,
+                                epochs=lin["epochs"], lr=lin["lr"], batch_size=lin["batch_size"],
+                                weight_decay=lin["weight_decay"], seed=int(cfg["train"]["seed"]),
+                                device=device, progress=bool(cfg["train"].get("progress", True)),
+                                desc="linear on pixels")
+    metrics = {"knn_top1": knn["top1"], "linear_top1": linear["top1"]}
+    if "top5" in knn:
+        metrics.update(knn_top5=knn["top5"], linear_top5=linear["top5"])
+    metrics.update(knn_k=ev["knn_k"], knn_t=ev["knn_t"], linear_epochs=lin["epochs"],
+                   linear_train_top1=linear["train_top1"], dim=int(train_x.shape[1]))
+    write_metrics(args.out, "rawpixels", metrics, cfg=cfg, started=started)
+    print(f"raw pixels: kNN top-1 {100 * metrics['knn_top1']:.2f}%, "
+          f"linear top-1 {100 * metrics['linear_top1']:.2f}% -> {args.out}")
+    return 0

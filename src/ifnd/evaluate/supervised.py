@@ -1,0 +1,52 @@
+"""The supervised reference (the ceiling row): the same backbone and a linear head trained from
+scratch with every training label.
+
+``eval.supervised`` epochs, batch size and lr; the pretraining weight decay
+(``train.weight_decay``); SGD with momentum 0.9 and a cosine schedule; random crops and flips
+(no colour jitter); bf16 autocast per ``train.precision``; seeded by ``train.seed``. The metric
+is test top-1 (and top-5 with more than 10 classes).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+from ..cliargs import add_config_arguments, config_from_args
+from ..models import build_backbone
+from ..runinfo import resolve_device, set_threads
+from .common import datasets_of, write_metrics
+from .semisup import evaluate_classifier, train_classifier
+
+
+def add_arguments(parser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--out", required=True, help="metrics file to write (JSON)")
+    parser.add_argument("--device", default=None, help="override train.device (auto|cpu|cuda)")
+
+
+def run(args) -> int:
+    started = time.time()
+    cfg = config_from_args(args)
+    device = resolve_device(args.device or cfg["train"]["device"])
+    set_threads(cfg["train"]["threads"])
+    train, test = datasets_of(cfg)
+    sup, tr = cfg["eval"]["supervised"], cfg["train"]
+    seed = int(tr["seed"])
+    size, prec, cl = cfg["data"]["image_size"], tr["precision"], bool(tr["channels_last"])
+    torch.manual_seed(seed)
+    backbone = build_backbone(cfg["model"], train.channels).to(device)
+    head = nn.Linear(backbone.feat_dim, train.num_classes).to(device)
+    losses = train_classifier(backbone, head, train, torch.arange(len(train)), epochs=sup["epochs"],
+                              batch_size=sup["batch_size"], lr=sup["lr"],
+                              weight_decay=tr["weight_decay"], aug_cfg=cfg["augment"],
+                              image_size=size, device=device, precision=prec, channels_last=cl,
+                              seed=seed, progress=bool(tr.get("progress", True)), desc="supervised")
+    metrics = evaluate_classifier(backbone, head, test, image_size=size, device=device,
+                                  precision=prec, channels_last=cl)
+    metrics.update(epochs=sup["epochs"], train_size=len(train), final_loss=round(losses[-1], 6))
+    write_metrics(args.out, "supervised", metrics, cfg=cfg, started=started)
+    print(f"supervised top-1 {100 * metrics['top1']:.2f}% -> {args.out}")
+    return 0

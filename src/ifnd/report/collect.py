@@ -1,0 +1,410 @@
+"""Read the results tree that the pipeline writes, checking every file it reads.
+
+Layout (``results`` is the root folder)::
+
+    runs/main/{method}/s{seed}/              simclr, ifnd, oracle
+    runs/ablation/{name}/s{seed}/            compared with runs/main/ifnd/s{seed}
+    runs/classes/{method}/c{n}/s{seed}/      class-subset sweep (Figure 1)
+        config.resolved.yaml  meta.json  train_log.csv  fn_stats.csv
+    evals/<the same sub path>/{knn,linear,semisup_1,semisup_10}.json
+    reference/rawpixels.json
+    reference/random_init/{knn,linear,semisup_10}.json
+    reference/supervised/s{seed}.json
+
+A missing file is skipped and remembered (:attr:`Results.missing`) so that the report can say
+what it lacks; a present file that cannot be read or does not hold what the contract says
+raises :class:`~ifnd.errors.UserError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from ..errors import UserError
+
+GROUPS = ("main", "ablation", "classes")
+EVALUATIONS = ("knn", "linear", "semisup_1", "semisup_10")
+# evaluations the workflow runs for every run of a group; others are optional there
+EXPECTED_EVALUATIONS = {"main": EVALUATIONS, "ablation": ("knn", "linear"), "classes": ("knn", "linear")}
+METHOD_ORDER = ("simclr", "ifnd", "oracle")
+ABLATION_ORDER = ("attraction", "all_at_once", "one_level", "global_ranking")
+REFERENCE_EVALUATIONS = ("knn", "linear", "semisup_1", "semisup_10")
+
+# Class and training-image counts of the built-in datasets, for a run whose config keeps all
+# classes / all images (the counts are fixed by the datasets; see ifnd.data).
+DATASET_CLASSES = {"fashion-mnist": 10, "cifar10": 10, "synthetic": 10}
+DATASET_TRAIN_IMAGES = {"fashion-mnist": 60000, "cifar10": 50000, "cifar100": 50000}
+DATASET_TEST_IMAGES = {"fashion-mnist": 10000, "cifar10": 10000, "cifar100": 10000}
+
+TRAIN_LOG_COLUMNS = ("epoch", "loss", "knn_top1")
+BATCH_COLUMNS = ("acceptance_rate", "fn_per_anchor", "fn_precision", "fn_recall", "true_fn_per_anchor")
+LEVEL_COLUMNS = ("n_clusters", "nmi", "ari", "purity_all", "purity_accepted", "accepted_fraction")
+FN_STATS_COLUMNS = ("epoch", "level") + BATCH_COLUMNS + LEVEL_COLUMNS
+
+_SEED_DIR = re.compile(r"^s(\d+)$")
+_CLASS_DIR = re.compile(r"^c(\d+)$")
+
+
+# --------------------------------------------------------------------------- file readers
+
+def read_json(path: Path) -> dict:
+    """A JSON object from ``path``; anything else is a UserError naming the file."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot be read ({exc})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _fraction(record: dict, key: str, path: Path, required: bool = True) -> float | None:
+    """``record[key]`` as an accuracy fraction in [0, 1] (None when optional and absent)."""
+    value = record.get(key)
+    if value is None:
+        if required:
+            raise UserError(f"{path}: lacks the field {key!r}")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UserError(f"{path}: field {key!r} must be a finite number, got {value!r}")
+    if not 0.0 <= value <= 1.0:
+        raise UserError(f"{path}: field {key!r} must be a fraction in [0, 1], got {value!r}")
+    return float(value)
+
+
+def read_evaluation(path: Path) -> dict:
+    """``{"top1", "top5" (or None), "seconds" (or None)}`` from an evaluation metrics file."""
+    record = read_json(path)
+    seconds = record.get("seconds")
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))):
+        raise UserError(f"{path}: field 'seconds' must be a number, got {seconds!r}")
+    return {"top1": _fraction(record, "top1", path), "top5": _fraction(record, "top5", path, False),
+            "seconds": None if seconds is None else float(seconds)}
+
+
+def read_yaml_mapping(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping at top level")
+    return data
+
+
+def read_csv(path: Path, required: Iterable[str], numeric: Iterable[str]) -> pd.DataFrame:
+    """A CSV with the ``required`` columns, ``numeric`` ones converted to float (empty -> NaN)."""
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    lacking = [c for c in required if c not in df.columns]
+    if lacking:
+        raise UserError(f"{path}: lacks the column(s) {', '.join(lacking)}")
+    if df.empty:
+        raise UserError(f"{path}: has a header but no rows")
+    for col in numeric:
+        if col not in df.columns:
+            continue
+        text = df[col].str.strip()
+        blank = text.eq("") | text.str.lower().isin(["nan", "na", "none", "null"])
+        values = pd.to_numeric(text.where(~blank), errors="coerce")
+        bad = values.isna() & ~blank
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise UserError(f"{path}: column {col!r} holds a non-number {df[col].iloc[row]!r} "
+                            f"(data row {row + 1})")
+        df[col] = values.astype(float)
+    epochs = df["epoch"]
+    if epochs.isna().any() or (epochs < 1).any() or (epochs != np.round(epochs)).any():
+        raise UserError(f"{path}: column 'epoch' must hold whole numbers from 1 on")
+    df["epoch"] = epochs.astype(int)
+    return df
+
+
+def read_train_log(path: Path) -> pd.DataFrame:
+    numeric = ("epoch", "loss", "lr", "knn_top1", "epoch_seconds", "cluster_seconds",
+               "images_per_second", "acceptance_rate")
+    df = read_csv(path, TRAIN_LOG_COLUMNS, numeric)
+    knn = df["knn_top1"].dropna()
+    if ((knn < 0) | (knn > 1)).any():
+        raise UserError(f"{path}: column 'knn_top1' must hold fractions in [0, 1]")
+    return df.sort_values("epoch").reset_index(drop=True)
+
+
+def read_fn_stats(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(in-batch rows, per-level rows) of an ``fn_stats.csv``; the level rows get an int
+    ``level`` (the number of clusters k)."""
+    df = read_csv(path, FN_STATS_COLUMNS, ("epoch",) + BATCH_COLUMNS + LEVEL_COLUMNS)
+    level = df["level"].str.strip()
+    is_batch = level.str.lower().eq("batch")
+    batch = df.loc[is_batch, ["epoch", *BATCH_COLUMNS]].sort_values("epoch").reset_index(drop=True)
+    levels = df.loc[~is_batch, ["epoch", "level", *LEVEL_COLUMNS]].copy()
+    k = pd.to_numeric(levels["level"].str.strip(), errors="coerce")
+    if k.isna().any() or (k < 1).any() or (k != np.round(k)).any():
+        raise UserError(f"{path}: column 'level' must be 'batch' or a number of clusters")
+    levels["level"] = k.astype(int)
+    levels = levels.sort_values(["epoch", "level"]).reset_index(drop=True)
+    return batch, levels
+
+
+# --------------------------------------------------------------------------- the runs
+
+@dataclass(frozen=True)
+class RunKey:
+    """Where a run sits in the tree: ``group/name[/c{classes}]/s{seed}``."""
+
+    group: str
+    name: str
+    seed: int
+    classes: int | None = None
+
+    @property
+    def subpath(self) -> Path:
+        parts = [self.group, self.name] + ([f"c{self.classes}"] if self.classes is not None else [])
+        return Path(*parts, f"s{self.seed}")
+
+    def __str__(self) -> str:
+        return self.subpath.as_posix()
+
+    def sort_key(self) -> tuple:
+        return (GROUPS.index(self.group) if self.group in GROUPS else len(GROUPS),
+                _name_rank(self.group, self.name), self.classes or 0, self.seed)
+
+
+def _name_rank(group: str, name: str) -> tuple:
+    order = ABLATION_ORDER if group == "ablation" else METHOD_ORDER
+    return (order.index(name) if name in order else len(order), name)
+
+
+@dataclass
+class Run:
+    key: RunKey
+    run_dir: Path | None = None             # None when only evaluations were found
+    config: dict | None = None              # config.resolved.yaml
+    meta: dict | None = None                # meta.json
+    evals: dict = field(default_factory=dict)  # evaluation name -> read_evaluation() dict
+    train_log: pd.DataFrame | None = None
+    fn_batch: pd.DataFrame | None = None    # fn_stats.csv, level == "batch"
+    fn_levels: pd.DataFrame | None = None   # fn_stats.csv, one row per epoch and k-means level
+
+    def final_batch(self) -> pd.Series | None:
+        """The in-batch false-negative statistics of the last epoch."""
+        if self.fn_batch is None or self.fn_batch.empty:
+            return None
+        return self.fn_batch.iloc[-1]
+
+    def final_levels(self) -> pd.DataFrame:
+        """The per-level cluster statistics of the last epoch that has any."""
+        if self.fn_levels is None or self.fn_levels.empty:
+            return pd.DataFrame(columns=["epoch", "level", *LEVEL_COLUMNS])
+        last = self.fn_levels["epoch"].max()
+        return self.fn_levels[self.fn_levels["epoch"] == last].reset_index(drop=True)
+
+    def cfg(self, dotted: str, default=None):
+        node = self.config
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+
+def _discover(root: Path) -> list[RunKey]:
+    """Every run key found under ``runs/`` or ``evals/`` (either tree may lack some)."""
+    keys: set[RunKey] = set()
+    for tree in ("runs", "evals"):
+        for group in GROUPS:
+            base = root / tree / group
+            if not base.is_dir():
+                continue
+            for name_dir in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+                if group == "classes":
+                    for c_dir in name_dir.iterdir():
+                        m = _CLASS_DIR.match(c_dir.name)
+                        if m and c_dir.is_dir():
+                            keys.update(RunKey(group, name_dir.name, s, int(m.group(1)))
+                                        for s in _seed_dirs(c_dir))
+                else:
+                    keys.update(RunKey(group, name_dir.name, s) for s in _seed_dirs(name_dir))
+    return sorted(keys, key=RunKey.sort_key)
+
+
+def _seed_dirs(folder: Path) -> list[int]:
+    return [int(m.group(1)) for p in folder.iterdir() if p.is_dir() and (m := _SEED_DIR.match(p.name))]
+
+
+class Results:
+    """Everything under a results folder that the tables, figures and report use.
+
+    All files are read (and checked) when the object is built. ``missing`` maps a kind of
+    file (e.g. ``"linear.json"``) to the runs that lack it; ``notes`` holds other remarks.
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise UserError(f"results folder not found: {self.root}")
+        self.missing: dict[str, list[str]] = {}
+        self.notes: list[str] = []
+        self.runs: dict[RunKey, Run] = {key: self._load_run(key) for key in _discover(self.root)}
+        self.references = self._load_references()
+        self._check_runs()
+
+    # ------------------------------------------------------------------ loading
+    def _miss(self, what: str, where: str) -> None:
+        self.missing.setdefault(what, []).append(where)
+
+    def _load_run(self, key: RunKey) -> Run:
+        run_dir = self.root / "runs" / key.subpath
+        eval_dir = self.root / "evals" / key.subpath
+        run = Run(key, run_dir if run_dir.is_dir() else None)
+        if run.run_dir is None:
+            self._miss("run folder", str(key))
+        else:
+            files = {"config.resolved.yaml": "config", "meta.json": "meta"}
+            for fname, attr in files.items():
+                path = run_dir / fname
+                if path.is_file():
+                    setattr(run, attr, read_yaml_mapping(path) if fname.endswith(".yaml") else read_json(path))
+                else:
+                    self._miss(fname, str(key))
+            path = run_dir / "train_log.csv"
+            if path.is_file():
+                run.train_log = read_train_log(path)
+            else:
+                self._miss("train_log.csv", str(key))
+            path = run_dir / "fn_stats.csv"
+            if path.is_file():
+                run.fn_batch, run.fn_levels = read_fn_stats(path)
+            else:
+                self._miss("fn_stats.csv", str(key))
+        for evaluation in EVALUATIONS:
+            path = eval_dir / f"{evaluation}.json"
+            if path.is_file():
+                run.evals[evaluation] = read_evaluation(path)
+            elif evaluation in EXPECTED_EVALUATIONS.get(key.group, ()):
+                self._miss(f"{evaluation}.json", str(key))
+        return run
+
+    def _load_references(self) -> dict:
+        ref = self.root / "reference"
+        out: dict = {"rawpixels": None, "random_init": {}, "supervised": {}}
+        path = ref / "rawpixels.json"
+        if path.is_file():
+            record = read_json(path)
+            raw = {"knn": _fraction(record, "knn_top1", path, False),
+                   "linear": _fraction(record, "linear_top1", path, False)}
+            if raw["knn"] is None and raw["linear"] is None:
+                raise UserError(f"{path}: holds neither 'knn_top1' nor 'linear_top1'")
+            out["rawpixels"] = raw
+        else:
+            self._miss("reference", "rawpixels.json")
+        for evaluation in REFERENCE_EVALUATIONS:
+            path = ref / "random_init" / f"{evaluation}.json"
+            if path.is_file():
+                out["random_init"][evaluation] = read_evaluation(path)
+            elif evaluation != "semisup_1":
+                self._miss("reference", f"random_init/{evaluation}.json")
+        sup = ref / "supervised"
+        if sup.is_dir():
+            for path in sorted(sup.glob("s*.json")):
+                m = re.match(r"^s(\d+)\.json$", path.name)
+                if m:
+                    out["supervised"][int(m.group(1))] = read_evaluation(path)
+        if not out["supervised"]:
+            self._miss("reference", "supervised/s{seed}.json")
+        return out
+
+    def _check_runs(self) -> None:
+        """Remarks the report should make: unfinished runs, class counts that disagree."""
+        for key, run in self.runs.items():
+            epochs = run.cfg("train.epochs")
+            if run.train_log is not None and isinstance(epochs, int):
+                last = int(run.train_log["epoch"].max())
+                if last < epochs:
+                    self.notes.append(f"{key}: train_log.csv ends at epoch {last} of {epochs} "
+                                      "(training did not finish; its numbers are not final)")
+            if key.classes is not None:
+                classes = run.cfg("data.classes")
+                if isinstance(classes, list) and len(classes) != key.classes:
+                    raise UserError(f"{self.root / 'runs' / key.subpath}: folder says {key.classes} "
+                                    f"classes but data.classes lists {len(classes)}")
+
+    # ------------------------------------------------------------------ queries
+    def select(self, group: str, name: str | None = None, classes: int | None = None) -> list[Run]:
+        return [r for k, r in self.runs.items()
+                if k.group == group and (name is None or k.name == name)
+                and (classes is None or k.classes == classes)]
+
+    def names(self, group: str) -> list[str]:
+        names = {k.name for k in self.runs if k.group == group}
+        return sorted(names, key=lambda n: _name_rank(group, n))
+
+    def class_counts(self, name: str) -> list[int]:
+        return sorted({k.classes for k in self.runs if k.group == "classes" and k.name == name})
+
+    def metric(self, group: str, name: str, evaluation: str, field_: str = "top1",
+               classes: int | None = None) -> dict[int, float]:
+        """seed -> value of one evaluation field, over the runs that have it."""
+        out = {}
+        for run in self.select(group, name, classes):
+            record = run.evals.get(evaluation)
+            if record is not None and record.get(field_) is not None:
+                out[run.key.seed] = record[field_]
+        return out
+
+    def final_batch_stat(self, group: str, name: str, column: str) -> dict[int, float]:
+        """seed -> the last epoch's in-batch statistic ``column`` (NaN kept out)."""
+        out = {}
+        for run in self.select(group, name):
+            row = run.final_batch()
+            if row is not None and pd.notna(row[column]):
+                out[run.key.seed] = float(row[column])
+        return out
+
+    def main_config(self) -> dict | None:
+        """The resolved config of a main IFND run (else any run), for what-was-run facts."""
+        ordered = sorted(self.runs.values(), key=lambda r: (r.key.group != "main", r.key.name != "ifnd",
+                                                            r.key.sort_key()))
+        for run in ordered:
+            if run.config is not None:
+                return run.config
+        return None
+
+    def full_class_count(self) -> int | None:
+        """Number of classes of the main runs' data (Figure 1's rightmost point)."""
+        for run in self.select("main"):
+            n = _class_count(run)
+            if n is not None:
+                return n
+        return None
+
+
+def _class_count(run: Run) -> int | None:
+    meta = run.meta or {}
+    for holder in (meta, meta.get("data") if isinstance(meta.get("data"), dict) else {}):
+        n = holder.get("num_classes")
+        if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+            return n
+    if run.config is None:
+        return None
+    classes = run.cfg("data.classes")
+    if isinstance(classes, list) and classes:
+        return len(classes)
+    name = run.cfg("data.name")
+    if name == "cifar100":
+        return 20 if run.cfg("data.label_kind") == "coarse" else 100
+    return DATASET_CLASSES.get(name)

@@ -1,0 +1,494 @@
+"""Write ``results/report.md``: what was run, at what scale and with which method choices,
+timings, Tables 1-4, Figures 1-4, and a short reading of the results computed from the data.
+
+Everything is read from the pipeline's outputs (run folders, evaluation metrics, references)
+and the given config files. Values quoted from the paper or from calibration elsewhere are
+shown only if ``config/reference_values.yaml`` exists (beside the first ``--config`` file),
+in their own clearly labelled section.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from ..config import atomic_write_text, load_config
+from ..errors import UserError
+from .collect import DATASET_TEST_IMAGES, DATASET_TRAIN_IMAGES, Results
+from .figures import FIGURES
+from .tables import (DATASET_LABELS, SHORT_LABELS, build_tables, dataset_label, markdown_table,
+                     paired_difference, summarise)
+
+# The paper's scale as described in docs/method.md ("Datasets and scales").
+PAPER_DATASETS = "CIFAR-10, CIFAR-100, ImageNet-100 and ImageNet"
+PAPER_MODELS = {"resnet18": "CIFAR", "resnet50": "ImageNet"}
+
+NOT_COMPARABLE = "Numbers on {dataset} at this scale are not comparable to the paper's CIFAR/ImageNet numbers."
+
+
+def _get(cfg: dict | None, dotted: str, default=None):
+    node = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _dataset(results: Results, cfg: dict) -> str:
+    """The runs' dataset, else the given config's."""
+    if results.main_config() is not None:
+        return dataset_label(results)
+    name = _get(cfg, "data.name")
+    return DATASET_LABELS.get(name, name or "the dataset")
+
+
+def _seconds(s: float) -> str:
+    if not np.isfinite(s):
+        return "–"
+    if s < 120:
+        return f"{s:.1f} s"
+    if s < 7200:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.2f} h"
+
+
+# --------------------------------------------------------------------------- sections
+
+def _run_values(results: Results, dotted: str) -> list:
+    """Distinct values of a setting over the main runs' configs (in order of appearance)."""
+    seen = []
+    for run in results.select("main"):
+        if run.config is None:
+            continue
+        v = _get(run.config, dotted)
+        if v not in seen:
+            seen.append(v)
+    return seen
+
+
+SETTINGS = [
+    ("Dataset", "data.name"), ("Classes kept", "data.classes"), ("CIFAR-100 labels", "data.label_kind"),
+    ("Training images (subset)", "data.train_subset"), ("Test images (subset)", "data.test_subset"),
+    ("Image size", "data.image_size"), ("Backbone", "model.arch"), ("First-stage width", "model.width"),
+    ("CIFAR stem", "model.cifar_stem"), ("Projection head", None), ("Pretraining epochs", "train.epochs"),
+    ("Batch size", "train.batch_size"), ("Optimizer", "train.optimizer"), ("Learning rate (per 256)", "train.lr"),
+    ("Warm-up epochs (lr)", "train.warmup_epochs"), ("Temperature", "train.temperature"),
+    ("Precision", "train.precision"), ("Crop scale", "augment.crop_scale"),
+    ("Linear eval epochs", "eval.linear.epochs"), ("Semi-supervised epochs", "eval.semisup.epochs"),
+    ("kNN k / T", None),
+]
+
+
+def section_what_was_run(results: Results, cfg: dict) -> list[str]:
+    rows = []
+    for label, key in SETTINGS:
+        if label == "CIFAR-100 labels" and _get(cfg, "data.name") != "cifar100":
+            continue
+        if key is None:
+            keys = ("model.proj_hidden", "model.proj_dim") if label == "Projection head" else ("eval.knn_k", "eval.knn_t")
+            run_v = [" / ".join(_fmt(v) for v in combo) for combo in
+                     {tuple(_get(r.config, k) for k in keys) for r in results.select("main") if r.config}]
+            conf_v = " / ".join(_fmt(_get(cfg, k)) for k in keys)
+        else:
+            run_v = [_fmt(v) for v in _run_values(results, key)]
+            conf_v = _fmt(_get(cfg, key))
+        runs_text = ", ".join(sorted(run_v)) if run_v else "– (no run config found)"
+        note = "" if not run_v or run_v == [conf_v] else "differs"
+        rows.append({"Setting": label, "Main runs (config.resolved.yaml)": runs_text,
+                     "Given config": conf_v, "": note})
+    lines = ["## What was run", "",
+             f"Dataset: **{_dataset(results, cfg)}**. Settings of the main runs, read from their resolved "
+             "configs, next to the config given to `ifnd report`:", "",
+             markdown_table(pd.DataFrame(rows)), ""]
+    # runs found vs planned
+    found = []
+    for group, title in (("main", "main"), ("ablation", "ablation"), ("classes", "class sweep")):
+        for name in results.names(group):
+            runs = results.select(group, name)
+            seeds = sorted({r.key.seed for r in runs})
+            classes = sorted({r.key.classes for r in runs if r.key.classes is not None})
+            found.append({"Group": title, "Name": name, "Seeds": _fmt(seeds),
+                          "Classes": _fmt(classes) if classes else "all", "Runs": len(runs)})
+    lines += ["Runs found under `runs/` and `evals/`:", ""]
+    lines += [markdown_table(pd.DataFrame(found)) if found else "(none)", ""]
+    wf = cfg.get("workflow") or {}
+    lines += ["Planned by the given config (`workflow:`):", "",
+              f"- methods {_fmt(wf.get('methods'))} with seeds {_fmt(wf.get('seeds'))};",
+              f"- ablations (seeds {_fmt(wf.get('ablation_seeds'))}): "
+              + ("; ".join(f"**{k}** = {_fmt(v)}" for k, v in (wf.get('ablations') or {}).items()) or "none") + ";",
+              f"- class sweep {_fmt(wf.get('class_sweep'))} classes (seeds {_fmt(wf.get('class_sweep_seeds'))}) "
+              "plus the full set from the main runs.", ""]
+    missing = _planned_missing(results, wf)
+    if missing:
+        lines += [f"Planned but not found: {', '.join(missing)}.", ""]
+    return lines
+
+
+def _planned_missing(results: Results, wf: dict) -> list[str]:
+    have = {str(k) for k in results.runs}
+    want = [f"main/{m}/s{s}" for m in wf.get("methods") or [] for s in wf.get("seeds") or []]
+    want += [f"ablation/{a}/s{s}" for a in (wf.get("ablations") or {}) for s in wf.get("ablation_seeds") or []]
+    want += [f"classes/{m}/c{n}/s{s}" for m in ("simclr", "oracle") for n in wf.get("class_sweep") or []
+             for s in wf.get("class_sweep_seeds") or []]
+    return [w for w in want if w not in have]
+
+
+METHOD_CHOICES = [
+    ("Removal of detected false negatives", "method.removal", "elim: drop from the denominator; attr: extra positives"),
+    ("k-means levels (clusters per level)", "fnd.levels", "hierarchical semantic definition"),
+    ("k-means iterations / restarts", None, ""),
+    ("First clustering after epoch", "fnd.warmup_epochs", ""),
+    ("Clustering every", "fnd.cluster_every", "epochs"),
+    ("Acceptance schedule", "fnd.schedule", "linear ramp | step (quarters) | all at once"),
+    ("Acceptance rate start / max", None, ""),
+    ("Ramp reaches the max at epoch", "fnd.ramp_end_epoch", ""),
+    ("Confidence ranking", "fnd.ranking", "per_cluster: within each cluster; global: over all samples"),
+    ("Combining levels", "fnd.combine", "union of levels, or the loss averaged over levels"),
+    ("Confidence measure", "fnd.confidence", "cosine to the centroid, or centroid margin"),
+    ("Clustered features", "fnd.features", "normalised projection output or backbone features"),
+]
+
+
+def section_method_choices(results: Results, cfg: dict) -> list[str]:
+    ifnd_runs = [r for r in results.select("main", "ifnd") if r.config is not None]
+    source = ifnd_runs[0].config if ifnd_runs else cfg
+    where = "the resolved config of the main IFND runs" if ifnd_runs else "the given config (no IFND run config found)"
+    rows = []
+    for label, key, meaning in METHOD_CHOICES:
+        if key is None:
+            keys = ("fnd.kmeans_niter", "fnd.kmeans_nredo") if label.startswith("k-means") \
+                else ("fnd.rate_start", "fnd.rate_max")
+            value = " / ".join(_fmt(_get(source, k)) for k in keys)
+            distinct = {tuple(_fmt(_get(r.config, k)) for k in keys) for r in ifnd_runs}
+        else:
+            value = _fmt(_get(source, key))
+            distinct = {_fmt(_get(r.config, key)) for r in ifnd_runs}
+        if len(distinct) > 1:
+            value += " (differs between seeds)"
+        rows.append({"Choice": label, "Value": value, "Meaning": meaning})
+    lines = ["## IFND method choices", "", f"From {where}:", "", markdown_table(pd.DataFrame(rows)), ""]
+    ablations = (cfg.get("workflow") or {}).get("ablations") or {}
+    if ablations:
+        lines += ["Ablations (each changes the settings shown; Table 3 lists what the run configs "
+                  "actually changed): " + "; ".join(f"**{k}**: {_fmt(v)}" for k, v in ablations.items()) + ".", ""]
+    return lines
+
+
+def section_cut(results: Results, cfg: dict) -> list[str]:
+    src = results.main_config() or cfg
+    name = _get(src, "data.name")
+    lines = ["## What was cut relative to the paper", "",
+             f"The paper evaluates on {PAPER_DATASETS} with ResNet-18 (CIFAR) and ResNet-50 (ImageNet) "
+             "encoders trained on GPUs (docs/method.md). This pipeline ran:", ""]
+    lines.append(f"- **Data**: {_dataset(results, cfg)}"
+                 + ("" if name in ("cifar10", "cifar100") else " instead of the paper's datasets") + ".")
+    subset, full = _get(src, "data.train_subset"), DATASET_TRAIN_IMAGES.get(name)
+    if subset is not None:
+        of = f" of {full:,} ({100 * subset / full:.0f}%)" if full else ""
+        lines.append(f"- **Training images**: a class-balanced subset of {subset:,}{of}.")
+    else:
+        lines.append("- **Training images**: all" + (f" ({full:,})." if full else "."))
+    test, tfull = _get(src, "data.test_subset"), DATASET_TEST_IMAGES.get(name)
+    if test is not None:
+        lines.append(f"- **Test images**: a subset of {test:,}" + (f" of {tfull:,}." if tfull else "."))
+    classes = _get(src, "data.classes")
+    if classes:
+        lines.append(f"- **Classes**: only {len(classes)} classes kept ({_fmt(classes)}).")
+    epochs = _get(src, "train.epochs")
+    text = f"- **Pretraining**: {epochs} epochs with batch {_get(src, 'train.batch_size')}"
+    if isinstance(epochs, int) and epochs < 100:
+        text += ("; contrastive pretraining at paper scale runs for hundreds of epochs, so these "
+                 "encoders are trained far less")
+    lines.append(text + ".")
+    arch, width = _get(src, "model.arch"), _get(src, "model.width")
+    if arch in PAPER_MODELS:
+        lines.append(f"- **Model**: {arch} (width {width}), the paper's {PAPER_MODELS[arch]} backbone.")
+    else:
+        lines.append(f"- **Model**: {arch} with first-stage width {width} instead of ResNet-18 / ResNet-50.")
+    lines.append(f"- **Image size**: {_get(src, 'data.image_size')} px.")
+    devices = Counter(_device(r.meta) for r in results.runs.values() if r.meta)
+    if devices:
+        lines.append("- **Device**: " + ", ".join(f"{d} ({n} runs)" for d, n in devices.most_common()) + ".")
+    wf = cfg.get("workflow") or {}
+    seeds = []
+    for group, planned in (("main", "seeds"), ("ablation", "ablation_seeds"), ("classes", "class_sweep_seeds")):
+        found = sorted({k.seed for k in results.runs if k.group == group})
+        seeds.append(f"{len(found)} for {'the class sweep' if group == 'classes' else group + ' runs'} "
+                     f"(config plans {len(wf.get(planned) or [])})")
+    lines.append("- **Seeds**: " + ", ".join(seeds) + ".")
+    lines.append(f"- **Evaluations**: linear {_get(src, 'eval.linear.epochs')} epochs "
+                 f"(augmented: {_fmt(_get(src, 'eval.linear.augment'))}), semi-supervised "
+                 f"{_get(src, 'eval.semisup.epochs')} epochs.")
+    lines.append("")
+    return lines
+
+
+def _device(meta: dict | None) -> str:
+    dev = (meta or {}).get("device")
+    if isinstance(dev, dict):
+        kind = dev.get("gpu") or dev.get("device") or "?"
+        threads = dev.get("torch_threads")
+        return f"{kind}" + (f", {threads} threads" if threads and not dev.get("gpu") else "")
+    return str(dev) if dev is not None else "?"
+
+
+def section_timings(results: Results) -> list[str]:
+    rows, total = [], 0.0
+    for group in ("main", "ablation", "classes"):
+        for name in results.names(group):
+            runs = results.select(group, name)
+            totals = [float(_get(r.meta, "timings.total_seconds")) for r in runs
+                      if isinstance(_get(r.meta, "timings.total_seconds"), (int, float))]
+            logs = [r.train_log for r in runs if r.train_log is not None]
+
+            def col_mean(col, per_run_sum=False):
+                vals = []
+                for df in logs:
+                    if col in df and df[col].notna().any():
+                        vals.append(df[col].sum() if per_run_sum else df[col].mean())
+                return float(np.mean(vals)) if vals else float("nan")
+
+            total += sum(totals)
+            ips = col_mean("images_per_second")
+            rows.append({"Runs": f"{group}/{name}", "n": len(runs),
+                         "Device": ", ".join(sorted({_device(r.meta) for r in runs if r.meta})) or "–",
+                         "Total per run (mean)": _seconds(float(np.mean(totals))) if totals else "–",
+                         "Epoch (mean)": _seconds(col_mean("epoch_seconds")),
+                         "Clustering per run": _seconds(col_mean("cluster_seconds", True)),
+                         "Images/s": f"{ips:,.0f}" if np.isfinite(ips) else "–"})
+    lines = ["## Timings", "", "From each run's `meta.json` (timings.total_seconds) and `train_log.csv`:", ""]
+    lines += [markdown_table(pd.DataFrame(rows)) if rows else "(no runs)", ""]
+    ev_rows, ev_total = [], 0.0
+    for evaluation in ("knn", "linear", "semisup_1", "semisup_10"):
+        secs = [r.evals[evaluation]["seconds"] for r in results.runs.values()
+                if evaluation in r.evals and r.evals[evaluation]["seconds"] is not None]
+        if secs:
+            ev_total += sum(secs)
+            ev_rows.append({"Evaluation": evaluation, "Files": len(secs), "Mean": _seconds(float(np.mean(secs))),
+                            "Total": _seconds(float(np.sum(secs)))})
+    if ev_rows:
+        lines += ["Evaluations (the `seconds` field of each metrics file):", "",
+                  markdown_table(pd.DataFrame(ev_rows)), ""]
+    lines += [f"Total recorded compute: pretraining {_seconds(total)}, evaluations {_seconds(ev_total)}.", ""]
+    return lines
+
+
+def _ci_sentence(label: str, d, unit: str = "points") -> str:
+    if d.n == 1:
+        return f"{label}: {100 * d.mean:+.2f} {unit} (one seed, no confidence interval)."
+    verdict = ("the interval excludes zero" if d.ci_low > 0 or d.ci_high < 0
+               else "the interval includes zero, so the difference is not resolved at this number of seeds")
+    return (f"{label}: {100 * d.mean:+.2f} {unit}, 95% CI [{100 * d.ci_low:+.2f}, {100 * d.ci_high:+.2f}] "
+            f"over {d.n} seeds; {verdict}.")
+
+
+def section_reading(results: Results) -> list[str]:
+    out = []
+    labels = {"linear": "linear top-1", "knn": "kNN top-1", "semisup_1": "1%-label top-1",
+              "semisup_10": "10%-label top-1"}
+    methods = results.names("main")
+    if "simclr" in methods:
+        for evaluation, label in labels.items():
+            base = results.metric("main", "simclr", evaluation)
+            for m in methods:
+                if m == "simclr":
+                    continue
+                d = paired_difference(results.metric("main", m, evaluation), base)
+                if d.n:
+                    out.append(_ci_sentence(f"{SHORT_LABELS.get(m, m)} − SimCLR {label}", d))
+        gi = paired_difference(results.metric("main", "ifnd", "linear"), results.metric("main", "simclr", "linear"))
+        go = paired_difference(results.metric("main", "oracle", "linear"), results.metric("main", "simclr", "linear"))
+        if gi.n and go.n and go.mean > 0:
+            out.append(f"Oracle removal of the true false negatives gains {100 * go.mean:.2f} points of linear "
+                       f"top-1 over SimCLR; IFND recovers {100 * gi.mean / go.mean:.0f}% of that gain.")
+    fn = {c: summarise(results.final_batch_stat("main", "ifnd", c))
+          for c in ("fn_per_anchor", "fn_precision", "fn_recall", "true_fn_per_anchor")}
+    if fn["fn_per_anchor"].n:
+        text = f"At the end of training IFND detects {fn['fn_per_anchor'].mean:.1f} false negatives per anchor"
+        if fn["fn_precision"].n:
+            text += f" with precision {100 * fn['fn_precision'].mean:.1f}%"
+        if fn["fn_recall"].n:
+            text += f" and recall {100 * fn['fn_recall'].mean:.1f}%"
+        if fn["true_fn_per_anchor"].n:
+            text += f" (true same-class negatives per anchor: {fn['true_fn_per_anchor'].mean:.1f})"
+        out.append(text + f", mean over {fn['fn_per_anchor'].n} seed(s).")
+    default = results.metric("main", "ifnd", "linear")
+    for a in results.names("ablation"):
+        d = paired_difference(results.metric("ablation", a, "linear"), default)
+        if d.n:
+            out.append(_ci_sentence(f"Ablation {a} − IFND default, linear top-1", d))
+    full = results.full_class_count()
+    gaps = []
+    for n in sorted(set(results.class_counts("simclr")) | set(results.class_counts("oracle")) | ({full} if full else set())):
+        grp = ("main", None) if n == full and not results.select("classes", "simclr", n) else ("classes", n)
+        a = results.metric(grp[0], "oracle", "linear", classes=grp[1])
+        b = results.metric(grp[0], "simclr", "linear", classes=grp[1])
+        d = paired_difference(a, b)
+        if d.n:
+            gaps.append((n, d))
+    if len(gaps) >= 2:
+        trend = ("larger" if gaps[-1][1].mean > gaps[0][1].mean else "not larger")
+        out.append("Oracle − SimCLR linear gap by number of classes: "
+                   + ", ".join(f"{n} classes {100 * d.mean:+.2f} (n={d.n})" for n, d in gaps)
+                   + f" points; with the most classes the gap is {trend} than with the fewest.")
+    lines = ["## Reading of the results (computed from the tables)", ""]
+    lines += [f"- {s}" for s in out] if out else ["- Not enough results to compare methods yet."]
+    return lines + [""]
+
+
+def section_tables(results: Results) -> list[str]:
+    lines = ["## Tables", "", "Also written as CSV (full precision) and markdown under `tables/` by `ifnd tables`.", ""]
+    for table in build_tables(results):
+        lines += [table.markdown("###"), ""]
+    return lines
+
+
+def section_figures(figures_dir: Path, out_path: Path) -> list[str]:
+    lines = ["## Figures", ""]
+    rel = Path(os.path.relpath(figures_dir.resolve(), out_path.parent.resolve()))
+    for name, caption in FIGURES.items():
+        link = rel.as_posix() + f"/{name}.png"
+        if not link.startswith("."):
+            link = "./" + link
+        lines += [f"### {caption.split('.')[0]}", "", caption[len(caption.split('.')[0]) + 2:], ""]
+        if (figures_dir / f"{name}.png").is_file():
+            lines += [f"![{caption}]({link})", ""]
+        else:
+            lines += [f"*Not drawn yet ({link} is missing): run `ifnd figures`.*", ""]
+    return lines
+
+
+def section_missing(results: Results) -> list[str]:
+    lines = ["## Missing inputs and remarks", ""]
+    if not results.missing and not results.notes:
+        return lines + ["All expected files were found.", ""]
+    for what, where in results.missing.items():
+        shown = ", ".join(where[:12]) + (f", … ({len(where) - 12} more)" if len(where) > 12 else "")
+        lines.append(f"- `{what}` missing for: {shown} (skipped).")
+    lines += [f"- {n}" for n in results.notes]
+    return lines + [""]
+
+
+def section_provenance(results: Results) -> list[str]:
+    versions = Counter(str((r.meta or {}).get("code_version")) for r in results.runs.values() if r.meta)
+    lines = ["## Provenance", ""]
+    if versions:
+        lines.append("Code versions of the runs (meta.json): "
+                     + ", ".join(f"`{v}` ({n} runs)" for v, n in versions.most_common()) + ".")
+        if len(versions) > 1:
+            lines.append("The runs come from different code versions; compare them with care.")
+        pk = next((r.meta.get("packages") for r in results.runs.values()
+                   if r.meta and isinstance(r.meta.get("packages"), dict)), None)
+        if pk:
+            lines.append("Packages of the first run: " + ", ".join(f"{k} {v}" for k, v in pk.items()) + ".")
+    else:
+        lines.append("No meta.json found.")
+    return lines + [""]
+
+
+def _render_yaml(value, indent: int = 0) -> list[str]:
+    pad = "  " * indent
+    lines = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, list) and v and all(isinstance(i, dict) for i in v):
+                lines += [f"{pad}- **{k}**:", ""]
+                lines += [markdown_table(pd.DataFrame(v).astype(object).where(pd.DataFrame(v).notna(), "")), ""]
+            elif isinstance(v, (dict, list)):
+                lines.append(f"{pad}- **{k}**:")
+                lines += _render_yaml(v, indent + 1)
+            else:
+                lines.append(f"{pad}- **{k}**: {_fmt(v)}")
+    elif isinstance(value, list):
+        for v in value:
+            if isinstance(v, (dict, list)):
+                lines.append(f"{pad}-")
+                lines += _render_yaml(v, indent + 1)
+            else:
+                lines.append(f"{pad}- {_fmt(v)}")
+    else:
+        lines.append(f"{pad}{_fmt(value)}")
+    return lines
+
+
+def section_reference_values(path: Path | None) -> list[str]:
+    if path is None or not path.is_file():
+        return []
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    lines = ["## Reference values (not produced by this pipeline)", "",
+             f"Quoted from `{path.as_posix()}`: values from the paper or from calibration elsewhere, with the "
+             "sources given there. They are not outputs of this pipeline and are not comparable to the "
+             "numbers above unless the setup matches.", ""]
+    return lines + _render_yaml(data) + [""]
+
+
+# --------------------------------------------------------------------------- the report
+
+def build_report(results: Results, cfg: dict, out_path: Path, figures_dir: Path,
+                 reference_values: Path | None = None, config_files=()) -> str:
+    dataset = _dataset(results, cfg)
+    lines = [f"# IFND reproduction report: {dataset}", "",
+             "Incremental False Negative Detection for Contrastive Learning (Chen et al., ICLR 2022), "
+             "regenerated by this pipeline. Generated by `ifnd report` from the files under "
+             f"`{results.root.as_posix()}` and the config {', '.join(f'`{c}`' for c in config_files)}; "
+             "every number below is computed from those files.", "",
+             f"**{NOT_COMPARABLE.format(dataset=dataset)}**", ""]
+    lines += section_reading(results)
+    lines += section_what_was_run(results, cfg)
+    lines += section_method_choices(results, cfg)
+    lines += section_cut(results, cfg)
+    lines += section_timings(results)
+    lines += section_tables(results)
+    lines += section_figures(figures_dir, out_path)
+    lines += section_missing(results)
+    lines += section_reference_values(reference_values)
+    lines += section_provenance(results)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--results", default="results", help="the results folder (default: results)")
+    parser.add_argument("--config", nargs="+", default=["config/config.yaml"], metavar="FILE",
+                        help="the config (and override files merged on top) the pipeline ran with")
+    parser.add_argument("--out", default=None, help="report file (default: RESULTS/report.md)")
+    parser.add_argument("--figures", default=None, help="folder of the figures (default: RESULTS/figures)")
+    parser.add_argument("--reference-values", default=None,
+                        help="values quoted from elsewhere (default: reference_values.yaml beside the "
+                             "first --config file, shown only if it exists)")
+
+
+def run(args) -> int:
+    cfg = load_config(args.config[0], extra_files=args.config[1:])
+    results = Results(args.results)
+    out = Path(args.out) if args.out else Path(args.results) / "report.md"
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give a file name such as {out / 'report.md'}")
+    figures = Path(args.figures) if args.figures else Path(args.results) / "figures"
+    ref = Path(args.reference_values) if args.reference_values else Path(args.config[0]).parent / "reference_values.yaml"
+    if args.reference_values and not ref.is_file():
+        raise UserError(f"--reference-values {ref} not found")
+    text = build_report(results, cfg, out, figures, ref, args.config)
+    atomic_write_text(out, text)
+    print(f"wrote {out}")
+    return 0

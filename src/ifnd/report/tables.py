@@ -1,0 +1,466 @@
+"""Tables 1-4 of the paper, rebuilt from run and evaluation outputs.
+
+- ``table1_linear``: linear (and kNN) top-1 per method, reference rows, paired differences;
+- ``table2_semisup``: semi-supervised top-1 with 1% and 10% of the labels;
+- ``table3_ablations``: the IFND default against each ablation, seed-matched;
+- ``table4_fn_stats``: false-negative detection and pseudo-label quality at the end of training.
+
+Each table is written as ``<name>.csv`` (full precision; accuracies and rates in percent, so
+differences read in points) and ``<name>.md`` (2 decimals). Values are mean ± sample std over
+seeds; a difference between two methods is paired over the seeds both have, with a 95%
+confidence interval from the t distribution (none with a single pair).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from ..config import atomic_write_text, flatten
+from ..errors import UserError
+from .collect import Results
+
+TABLE_NAMES = ("table1_linear", "table2_semisup", "table3_ablations", "table4_fn_stats")
+
+METHOD_LABELS = {"simclr": "SimCLR", "ifnd": "SimCLR + IFND", "oracle": "SimCLR + oracle FN removal (true labels)"}
+SHORT_LABELS = {"simclr": "SimCLR", "ifnd": "IFND", "oracle": "Oracle"}
+DATASET_LABELS = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
+                  "imagefolder": "an ImageFolder dataset", "synthetic": "the synthetic dataset"}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """How one quantity is stored (CSV column stem, scale) and shown (header, decimals)."""
+
+    key: str          # CSV column stem
+    header: str       # markdown column header
+    scale: float = 100.0   # fractions are stored and shown in percent
+    decimals: int = 2
+
+
+LINEAR = Metric("linear_top1_pct", "Linear top-1 (%)")
+LINEAR5 = Metric("linear_top5_pct", "Linear top-5 (%)")
+KNN = Metric("knn_top1_pct", "kNN top-1 (%)")
+SEMI1 = Metric("semisup_1_top1_pct", "1% labels top-1 (%)")
+SEMI10 = Metric("semisup_10_top1_pct", "10% labels top-1 (%)")
+ALL_LABELS = Metric("all_labels_top1_pct", "All labels top-1 (%)")
+ACCEPT = Metric("acceptance_rate_pct", "Acceptance rate (%)")
+FN = Metric("fn_per_anchor", "FN per anchor", scale=1.0)
+PREC = Metric("fn_precision_pct", "FN precision (%)")
+REC = Metric("fn_recall_pct", "FN recall (%)")
+TRUE_FN = Metric("true_fn_per_anchor", "True FN per anchor", scale=1.0)
+CLUSTERS = Metric("n_clusters", "Clusters", scale=1.0, decimals=1)
+NMI = Metric("nmi", "NMI", scale=1.0, decimals=3)
+ARI = Metric("ari", "ARI", scale=1.0, decimals=3)
+PUR_ALL = Metric("purity_all_pct", "Purity, all (%)")
+PUR_ACC = Metric("purity_accepted_pct", "Purity, accepted (%)")
+ACC_FRAC = Metric("accepted_fraction_pct", "Accepted (%)")
+
+
+# --------------------------------------------------------------------------- statistics
+
+@dataclass(frozen=True)
+class Stat:
+    """Summary of values over seeds (or of paired differences): NaN where undefined."""
+
+    n: int
+    mean: float = math.nan
+    std: float = math.nan
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    seeds: tuple = ()
+
+    def scaled(self, factor: float) -> "Stat":
+        return Stat(self.n, self.mean * factor, self.std * factor, self.ci_low * factor,
+                    self.ci_high * factor, self.seeds)
+
+
+def summarise(values: Mapping[int, float] | Iterable[float], confidence: float = 0.95) -> Stat:
+    """Mean, sample std (ddof = 1) and the t confidence interval of the mean.
+
+    With one value the std and interval are NaN; with none everything is NaN and n = 0.
+    """
+    seeds = tuple(sorted(values)) if isinstance(values, Mapping) else ()
+    x = np.asarray([values[s] for s in seeds] if isinstance(values, Mapping) else list(values), dtype=float)
+    x = x[np.isfinite(x)]
+    n = int(x.size)
+    if n == 0:
+        return Stat(0, seeds=seeds)
+    mean = float(x.mean())
+    if n == 1:
+        return Stat(1, mean, seeds=seeds)
+    std = float(x.std(ddof=1))
+    half = float(sps.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
+    return Stat(n, mean, std, mean - half, mean + half, seeds)
+
+
+def paired_difference(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0.95) -> Stat:
+    """``a - b`` over the seeds both have (NaN values left out), summarised with a t interval."""
+    seeds = sorted(s for s in set(a) & set(b) if np.isfinite(a[s]) and np.isfinite(b[s]))
+    return summarise({s: a[s] - b[s] for s in seeds}, confidence)
+
+
+# --------------------------------------------------------------------------- formatting
+
+def fmt_value(stat: Stat | None, metric: Metric, row_n: int | None = None) -> str:
+    """``"80.12 ± 0.34"``; a single value without ±; ``" (n=k)"`` when n differs from the row's."""
+    if stat is None or stat.n == 0:
+        return "–"
+    s = stat.scaled(metric.scale)
+    d = metric.decimals
+    text = f"{s.mean:.{d}f}" + (f" ± {s.std:.{d}f}" if s.n > 1 else "")
+    if row_n is not None and s.n != row_n:
+        text += f" (n={s.n})"
+    return text
+
+
+def fmt_diff(stat: Stat | None, metric: Metric) -> str:
+    """``"+0.81 [-0.20, +1.82]"``: the mean paired difference and its 95% CI (n/a for n = 1)."""
+    if stat is None or stat.n == 0:
+        return "–"
+    s = stat.scaled(metric.scale)
+    d = metric.decimals
+    if s.n == 1:
+        return f"{s.mean:+.{d}f} (CI n/a, n=1)"
+    return f"{s.mean:+.{d}f} [{s.ci_low:+.{d}f}, {s.ci_high:+.{d}f}]"
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """A GitHub markdown table of a frame of strings (no dependency on tabulate)."""
+    def cell(v) -> str:
+        text = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    header = "| " + " | ".join(cell(c) for c in df.columns) + " |"
+    rule = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+# --------------------------------------------------------------------------- table objects
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    frame: pd.DataFrame                 # the CSV: full precision
+    parts: list = field(default_factory=list)   # [(subtitle or "", markdown frame of strings)]
+    notes: list = field(default_factory=list)
+
+    def markdown(self, heading: str = "###") -> str:
+        lines = [f"{heading} {self.title}", ""]
+        for subtitle, frame in self.parts:
+            if subtitle:
+                lines += [f"*{subtitle}*", ""]
+            lines += [markdown_table(frame), ""]
+        lines += [f"- {n}" for n in self.notes]
+        return "\n".join(lines).rstrip() + "\n"
+
+
+def _stat_columns(metric: Metric, stat: Stat | None, prefix: str = "") -> dict:
+    s = (stat or Stat(0)).scaled(metric.scale)
+    stem = prefix + metric.key
+    return {f"{stem}_n": s.n, f"{stem}_mean": s.mean, f"{stem}_std": s.std,
+            f"{stem}_ci_low": s.ci_low, f"{stem}_ci_high": s.ci_high}
+
+
+def _row_n(stats: Iterable[Stat | None]) -> int:
+    return max((s.n for s in stats if s is not None), default=0)
+
+
+def _method_label(name: str) -> str:
+    return METHOD_LABELS.get(name, name)
+
+
+def _diff_label(name: str, base: str = "simclr") -> str:
+    return f"{SHORT_LABELS.get(name, name)} − {SHORT_LABELS.get(base, base)}"
+
+
+def dataset_label(results: Results) -> str:
+    cfg = results.main_config() or {}
+    name = (cfg.get("data") or {}).get("name")
+    return DATASET_LABELS.get(name, name or "the dataset")
+
+
+def _accuracy_table(results: Results, name: str, title: str,
+                    metrics: list[tuple[Metric, str, str]], references: list[tuple[str, str, dict]],
+                    notes: list[str]) -> Table:
+    """Methods (mean ± std), reference rows, then paired differences to SimCLR.
+
+    ``metrics``: (metric, evaluation, field); ``references``: (row id, label, {metric key: Stat}).
+    """
+    records, shown = [], []
+    methods = results.names("main")
+    per_method = {m: {metric.key: results.metric("main", m, ev, fld) for metric, ev, fld in metrics}
+                  for m in methods}
+
+    def add(row: str, label: str, kind: str, cells: dict[str, Stat | None], diff: bool = False):
+        rec = {"row": row, "label": label, "kind": kind}
+        for metric, _, _ in metrics:
+            rec.update(_stat_columns(metric, cells.get(metric.key)))
+        records.append(rec)
+        n = _row_n(cells.values())
+        fmt = {m.key: (fmt_diff(cells.get(m.key), m) if diff else fmt_value(cells.get(m.key), m, n))
+               for m, _, _ in metrics}
+        shown.append({"Method": label, "n": n, **{m.header: fmt[m.key] for m, _, _ in metrics}})
+
+    for m in methods:
+        add(m, _method_label(m), "method", {k: summarise(v) for k, v in per_method[m].items()})
+    for row, label, cells in references:
+        if any(s is not None and s.n for s in cells.values()):
+            add(row, label, "reference", cells)
+    if "simclr" in methods:
+        for m in methods:
+            if m == "simclr":
+                continue
+            cells = {k: paired_difference(per_method[m][k], per_method["simclr"][k]) for k in per_method[m]}
+            add(f"diff:{m}-simclr", _diff_label(m), "difference", cells, diff=True)
+    frame = pd.DataFrame(records)
+    md = pd.DataFrame(shown)
+    # drop metric columns that nobody has (e.g. top-5 with 10 classes)
+    for metric, _, _ in metrics if records else []:
+        if metric.key != metrics[0][0].key and not (frame[f"{metric.key}_n"] > 0).any():
+            frame = frame.drop(columns=[c for c in frame.columns if c.startswith(metric.key + "_")])
+            md = md.drop(columns=[metric.header])
+    table = Table(name, title, frame, [("", md)] if len(md) else [], notes)
+    if not len(md):
+        table.notes.insert(0, "No evaluation results were found for this table.")
+    return table
+
+
+def _single(value: float | None) -> Stat | None:
+    return None if value is None else summarise([value])
+
+
+def table1_linear(results: Results) -> Table:
+    refs = results.references
+    sup = refs["supervised"]
+    rnd = refs["random_init"]
+    raw = refs["rawpixels"] or {}
+    references = [
+        ("ref:supervised", "Supervised, all labels (ceiling)",
+         {LINEAR.key: summarise({s: r["top1"] for s, r in sup.items()}),
+          LINEAR5.key: summarise({s: r["top5"] for s, r in sup.items() if r["top5"] is not None})}),
+        ("ref:random_init", "Random init (frozen)",
+         {LINEAR.key: _single((rnd.get("linear") or {}).get("top1")),
+          LINEAR5.key: _single((rnd.get("linear") or {}).get("top5")),
+          KNN.key: _single((rnd.get("knn") or {}).get("top1"))}),
+        ("ref:rawpixels", "Raw pixels", {LINEAR.key: _single(raw.get("linear")), KNN.key: _single(raw.get("knn"))}),
+    ]
+    title = (f"Table 1. Linear evaluation on {dataset_label(results)}: test top-1 (%), mean ± std "
+             "over seeds (n = seeds)")
+    notes = ["Differences are paired over the seeds both methods have: mean [95% CI, t distribution], "
+             "in percentage points.",
+             "The supervised row trains the same backbone with all labels; random init evaluates the "
+             "untrained encoder; raw pixels skips the encoder."]
+    return _accuracy_table(results, "table1_linear", title,
+                           [(LINEAR, "linear", "top1"), (LINEAR5, "linear", "top5"), (KNN, "knn", "top1")],
+                           references, notes)
+
+
+def table2_semisup(results: Results) -> Table:
+    refs = results.references
+    rnd = refs["random_init"]
+    references = [
+        ("ref:supervised", "Supervised, all labels (ceiling)",
+         {ALL_LABELS.key: summarise({s: r["top1"] for s, r in refs["supervised"].items()})}),
+        ("ref:random_init", "Random init, fine-tuned",
+         {SEMI1.key: _single((rnd.get("semisup_1") or {}).get("top1")),
+          SEMI10.key: _single((rnd.get("semisup_10") or {}).get("top1"))}),
+    ]
+    title = (f"Table 2. Semi-supervised fine-tuning on {dataset_label(results)} with 1% and 10% of the "
+             "training labels: test top-1 (%), mean ± std over seeds")
+    notes = ["Differences are paired over matched seeds: mean [95% CI, t distribution], in percentage points."]
+    return _accuracy_table(results, "table2_semisup", title,
+                           [(SEMI1, "semisup_1", "top1"), (SEMI10, "semisup_10", "top1"),
+                            (ALL_LABELS, "__none__", "top1")],
+                           references, notes)
+
+
+CONFIG_SECTIONS = ("data", "model", "augment", "train", "method", "fnd", "eval")
+
+
+def _short(value) -> str:
+    return str(value).replace("'", "")
+
+
+def config_changes(config: dict | None, default: dict | None) -> str:
+    """``"fnd.schedule: linear → all"`` for each setting in which ``config`` differs."""
+    if config is None or default is None:
+        return "–"
+    a = flatten({k: v for k, v in config.items() if k in CONFIG_SECTIONS})
+    b = flatten({k: v for k, v in default.items() if k in CONFIG_SECTIONS})
+    changed = [k for k in sorted(set(a) | set(b)) if a.get(k, "<absent>") != b.get(k, "<absent>")]
+    if not changed:
+        return "(none)"
+    return "; ".join(f"{k}: {_short(b.get(k, '<absent>'))} → {_short(a.get(k, '<absent>'))}" for k in changed)
+
+
+def _ablation_stats(results: Results, group: str, name: str) -> dict[str, dict[int, float]]:
+    return {
+        LINEAR.key: results.metric(group, name, "linear"),
+        KNN.key: results.metric(group, name, "knn"),
+        FN.key: results.final_batch_stat(group, name, "fn_per_anchor"),
+        PREC.key: results.final_batch_stat(group, name, "fn_precision"),
+        REC.key: results.final_batch_stat(group, name, "fn_recall"),
+    }
+
+
+def table3_ablations(results: Results) -> Table:
+    metrics = [LINEAR, KNN, FN, PREC, REC]
+    delta_shown = [LINEAR, KNN]
+    ablations = results.names("ablation")
+    default = _ablation_stats(results, "main", "ifnd")
+    seeds = {r.key.seed for a in ablations for r in results.select("ablation", a)}
+    notes = ["Each ablation changes one IFND setting (column 'Changed setting', read from the run "
+             "configs); Δ is the paired difference to the default over matched seeds: mean [95% CI].",
+             "FN statistics are the in-batch values of the last epoch (precision and recall in %)."]
+    default_view = default
+    if seeds:
+        restricted = {k: {s: v for s, v in vals.items() if s in seeds} for k, vals in default.items()}
+        if any(restricted.values()):
+            default_view = restricted
+            notes.insert(1, f"The default row uses the main IFND runs with the ablation seeds "
+                            f"{sorted(seeds)}.")
+    default_cfg = {r.key.seed: r.config for r in results.select("main", "ifnd")}
+    records, shown = [], []
+
+    def add(row, label, changes, vals, deltas):
+        cells = {k: summarise(v) for k, v in vals.items()}
+        n = _row_n(cells.values())
+        rec = {"row": row, "label": label, "changed_setting": changes}
+        for m in metrics:
+            rec.update(_stat_columns(m, cells[m.key]))
+        for m in metrics:
+            rec.update(_stat_columns(m, deltas.get(m.key), prefix="delta_"))
+        records.append(rec)
+        view = {"Variant": label, "Changed setting": changes, "n": n}
+        for m in metrics:
+            view[m.header] = fmt_value(cells[m.key], m, n)
+            if m in delta_shown:
+                view["Δ " + m.header.replace(" (%)", " (points)")] = fmt_diff(deltas.get(m.key), m) if deltas else ""
+        shown.append(view)
+
+    if results.select("main", "ifnd") or ablations:
+        add("ifnd", "IFND (default)", "", default_view, {})
+    for a in ablations:
+        vals = _ablation_stats(results, "ablation", a)
+        deltas = {m.key: paired_difference(vals[m.key], default[m.key]) for m in metrics}
+        runs = results.select("ablation", a)
+        cfg_run = next((r for r in runs if r.config is not None and default_cfg.get(r.key.seed)), None)
+        if cfg_run is not None:
+            changes = config_changes(cfg_run.config, default_cfg[cfg_run.key.seed])
+        else:
+            any_default = next((c for c in default_cfg.values() if c is not None), None)
+            any_run = next((r.config for r in runs if r.config is not None), None)
+            changes = config_changes(any_run, any_default)
+        add(f"ablation:{a}", a, changes, vals, deltas)
+    frame = pd.DataFrame(records)
+    title = f"Table 3. Ablations of IFND on {dataset_label(results)} (seed-matched to the default)"
+    if not ablations:
+        notes.insert(0, "No ablation runs were found.")
+    return Table("table3_ablations", title, frame, [("", pd.DataFrame(shown))] if shown else [], notes)
+
+
+def table4_fn_stats(results: Results) -> Table:
+    batch_metrics = [ACCEPT, FN, PREC, REC, TRUE_FN]
+    columns = {ACCEPT.key: "acceptance_rate", FN.key: "fn_per_anchor", PREC.key: "fn_precision",
+               REC.key: "fn_recall", TRUE_FN.key: "true_fn_per_anchor"}
+    records, shown = [], []
+    rows = [("main", m) for m in results.names("main")] + [("ablation", a) for a in results.names("ablation")]
+    for group, name in rows:
+        runs = results.select(group, name)
+        finals = [r.final_batch() for r in runs]
+        epochs = sorted({int(f["epoch"]) for f in finals if f is not None})
+        if not epochs:
+            continue
+        cells = {m.key: summarise(results.final_batch_stat(group, name, columns[m.key])) for m in batch_metrics}
+        n = sum(f is not None for f in finals)
+        label = _method_label(name) if group == "main" else f"ablation: {name}"
+        rec = {"section": "in-batch", "row": f"{group}:{name}", "label": label, "level": np.nan,
+               "final_epoch": max(epochs), "runs": n}
+        for m in batch_metrics:
+            rec.update(_stat_columns(m, cells[m.key]))
+        records.append(rec)
+        shown.append({"Run": label, "n": n, "Final epoch": "/".join(map(str, epochs)),
+                      **{m.header: fmt_value(cells[m.key], m, n) for m in batch_metrics}})
+    level_metrics = [CLUSTERS, NMI, ARI, PUR_ALL, PUR_ACC, ACC_FRAC]
+    level_cols = {CLUSTERS.key: "n_clusters", NMI.key: "nmi", ARI.key: "ari", PUR_ALL.key: "purity_all",
+                  PUR_ACC.key: "purity_accepted", ACC_FRAC.key: "accepted_fraction"}
+    finals = {r.key.seed: r.final_levels() for r in results.select("main", "ifnd")}
+    levels = sorted({int(k) for df in finals.values() for k in df["level"]})
+    level_shown = []
+    for k in levels:
+        per_seed = {m.key: {} for m in level_metrics}
+        epochs = set()
+        for seed, df in finals.items():
+            row = df[df["level"] == k]
+            if row.empty:
+                continue
+            epochs.add(int(row["epoch"].iloc[0]))
+            for m in level_metrics:
+                v = float(row[level_cols[m.key]].iloc[0])
+                if np.isfinite(v):
+                    per_seed[m.key][seed] = v
+        cells = {key: summarise(v) for key, v in per_seed.items()}
+        n = _row_n(cells.values())
+        rec = {"section": "per level (main IFND)", "row": f"level:{k}", "label": f"k = {k}",
+               "level": k, "final_epoch": max(epochs), "runs": n}
+        for m in level_metrics:
+            rec.update(_stat_columns(m, cells[m.key]))
+        records.append(rec)
+        level_shown.append({"Level (k)": k, "n": n, "Epoch": "/".join(map(str, sorted(epochs))),
+                            **{m.header: fmt_value(cells[m.key], m, n) for m in level_metrics}})
+    parts = []
+    if shown:
+        parts.append(("In-batch false-negative detection at the last epoch (mean ± std over seeds)",
+                      pd.DataFrame(shown)))
+    if level_shown:
+        parts.append(("Pseudo-label quality per k-means level of the main IFND runs at the last clustering",
+                      pd.DataFrame(level_shown)))
+    notes = ["Precision: detected false negatives that truly share the anchor's class; recall: true "
+             "same-class negatives that were detected; true FN per anchor: same-class negatives in "
+             "the batch. True labels are used for measurement only."]
+    if not parts:
+        notes.insert(0, "No fn_stats.csv files were found.")
+    title = f"Table 4. False-negative detection statistics at the end of training on {dataset_label(results)}"
+    return Table("table4_fn_stats", title, pd.DataFrame(records), parts, notes)
+
+
+def build_tables(results: Results) -> list[Table]:
+    return [table1_linear(results), table2_semisup(results), table3_ablations(results),
+            table4_fn_stats(results)]
+
+
+def write_tables(tables: list[Table], out_dir: str | Path) -> list[Path]:
+    out_dir = Path(out_dir)
+    written = []
+    for table in tables:
+        csv_path, md_path = out_dir / f"{table.name}.csv", out_dir / f"{table.name}.md"
+        atomic_write_text(csv_path, table.frame.to_csv(index=False))
+        atomic_write_text(md_path, table.markdown())
+        written += [csv_path, md_path]
+    return written
+
+
+# --------------------------------------------------------------------------- command line
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--results", default="results", help="the results folder (default: results)")
+    parser.add_argument("--out", default=None, help="folder for the tables (default: RESULTS/tables)")
+
+
+def run(args) -> int:
+    results = Results(args.results)
+    out = Path(args.out) if args.out else Path(args.results) / "tables"
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder")
+    written = write_tables(build_tables(results), out)
+    print(f"wrote {len(written)} files to {out}")
+    return 0
