@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from .augment import BatchedSimCLRAugment, to_input
 from .cliargs import add_config_arguments, config_from_args
-from .config import atomic_write_text, dump_config, flatten
+from .config import atomic_write_text, dump_config, flatten, public_mode
 from .data import load_dataset
 from .errors import UserError
 from .evaluate.knn import knn_accuracy
@@ -117,6 +117,7 @@ def atomic_torch_save(obj, path: Path) -> None:
     os.close(fd)
     try:
         torch.save(obj, tmp)
+        os.chmod(tmp, public_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -1,0 +1,80 @@
+"""Reading the results tree: discovery, missing files noted, malformed files rejected."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from ifnd.errors import UserError
+from ifnd.report.collect import Results, RunKey
+
+
+def test_discovers_every_run(results_dir):
+    res = Results(results_dir)
+    assert res.names("main") == ["simclr", "ifnd", "oracle"]
+    assert res.names("ablation") == ["attraction", "all_at_once"]
+    assert res.class_counts("simclr") == [2, 5]
+    assert RunKey("classes", "oracle", 0, 5) in res.runs
+    assert res.full_class_count() == 10
+    assert res.metric("main", "ifnd", "linear") == {0: 0.73, 1: 0.74}
+    assert res.metric("classes", "simclr", "linear", classes=2) == {0: 0.95}
+
+
+def test_fn_stats_split_into_batch_and_levels(results_dir):
+    run = Results(results_dir).runs[RunKey("main", "ifnd", 1)]
+    assert list(run.fn_batch["epoch"]) == [1, 2, 3]
+    assert run.final_batch()["fn_per_anchor"] == 120.0
+    levels = run.final_levels()
+    assert list(levels["level"]) == [10, 20] and set(levels["epoch"]) == {3}
+    simclr = Results(results_dir).runs[RunKey("main", "simclr", 0)]
+    assert math.isnan(simclr.final_batch()["fn_precision"])
+    assert simclr.fn_levels.empty
+
+
+def test_knn_monitor_gaps_are_nan(results_dir):
+    log = Results(results_dir).runs[RunKey("main", "simclr", 0)].train_log
+    assert math.isnan(log.loc[log["epoch"] == 2, "knn_top1"].iloc[0])
+
+
+def test_missing_files_are_noted_not_fatal(results_dir):
+    (results_dir / "evals/main/oracle/s1/semisup_1.json").unlink()
+    (results_dir / "runs/main/simclr/s1/fn_stats.csv").unlink()
+    res = Results(results_dir)
+    assert "main/oracle/s1" in res.missing["semisup_1.json"]
+    assert "main/simclr/s1" in res.missing["fn_stats.csv"]
+    # the ablation without evaluations is noted for the evaluations it is expected to have
+    assert "ablation/all_at_once/s0" in res.missing["linear.json"]
+    # semi-supervised evaluations are optional for the class sweep: not noted
+    assert not any(w.startswith("classes/") for w in res.missing.get("semisup_1.json", []))
+    assert res.metric("main", "oracle", "semisup_1") == {0: pytest.approx(0.60)}
+
+
+def test_unfinished_run_is_remarked(results_dir):
+    log = results_dir / "runs/main/ifnd/s0/train_log.csv"
+    log.write_text("\n".join(log.read_text().splitlines()[:-1]) + "\n")
+    res = Results(results_dir)
+    assert any("main/ifnd/s0" in n and "did not finish" in n for n in res.notes)
+
+
+@pytest.mark.parametrize("text", ["{not json", "[0.5]", '{"top1": "high"}', '{"top1": 71.0}',
+                                  '{"evaluation": "knn"}'])
+def test_malformed_evaluation_is_a_user_error(results_dir, text):
+    (results_dir / "evals/main/ifnd/s0/knn.json").write_text(text)
+    with pytest.raises(UserError, match="knn.json"):
+        Results(results_dir)
+
+
+def test_malformed_csv_is_a_user_error(results_dir):
+    path = results_dir / "runs/main/ifnd/s0/fn_stats.csv"
+    path.write_text(path.read_text().replace("batch,", "batch,oops", 1))
+    with pytest.raises(UserError, match="fn_stats.csv"):
+        Results(results_dir)
+    path.write_text("epoch,level\n1,batch\n")
+    with pytest.raises(UserError, match="lacks the column"):
+        Results(results_dir)
+
+
+def test_missing_results_folder(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        Results(tmp_path / "nope")

@@ -1,0 +1,84 @@
+"""results/report.md: tables, figures, automatic reading, scale caveat, reference values."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ifnd.cli import main
+
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
+
+SENTENCE = "Numbers on Fashion-MNIST at this scale are not comparable to the paper's CIFAR/ImageNet numbers."
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    folder = tmp_path / "config"
+    folder.mkdir()
+    shutil.copy(CONFIG, folder / "config.yaml")
+    return folder / "config.yaml"
+
+
+def _report(results_dir, config_file, *extra) -> str:
+    assert main(["figures", "--results", str(results_dir)]) == 0
+    out = results_dir / "report.md"
+    assert main(["report", "--results", str(results_dir), "--config", str(config_file), *extra,
+                 "--out", str(out)]) == 0
+    return out.read_text()
+
+
+def test_report_contents(results_dir, config_file):
+    text = _report(results_dir, config_file)
+    assert SENTENCE in text
+    for title in ("### Table 1.", "### Table 2.", "### Table 3.", "### Table 4."):
+        assert title in text
+    assert "| SimCLR | 2 | 71.00 ± 1.41 | 61.00 ± 1.41 |" in text
+    for name in ("fig1_false_negative_effect", "fig2_fn_over_epochs", "fig3_acceptance_quality",
+                 "fig4_knn_over_epochs"):
+        assert f"](./figures/{name}.png)" in text
+    # the automatic reading is computed from the data
+    assert "IFND − SimCLR linear top-1: +2.50 points, 95% CI [-3.85, +8.85] over 2 seeds" in text
+    assert "IFND recovers 26% of that gain" in text                    # 2.5 / 9.5
+    # what was run, method choices, what was cut, timings
+    assert "| Pretraining epochs | 3 | 12 | differs |" in text
+    assert "| Acceptance schedule | linear |" in text
+    assert "a class-balanced subset of 10,000 of 60,000" in text
+    assert "## Timings" in text and "100.5 s" in text
+    assert "Planned but not found: main/simclr/s2" in text
+    # missing optional files are listed, not fatal
+    assert "`linear.json` missing for: ablation/all_at_once/s0" in text
+    assert "Reference values (not produced by this pipeline)" not in text
+
+
+def test_report_shows_reference_values_separately(results_dir, config_file):
+    (config_file.parent / "reference_values.yaml").write_text(
+        "source: calibration prototype, docs/method.md\n"
+        "knn_top1:\n  - {encoder: raw pixels, value: 75.7}\n  - {encoder: SimCLR, value: 80.3}\n")
+    text = _report(results_dir, config_file)
+    head, section = text.split("## Reference values (not produced by this pipeline)")
+    assert "80.3" not in head and "| SimCLR | 80.3 |" in section
+    assert "calibration prototype" in section
+
+
+def test_report_with_override_file_and_missing_figures(results_dir, config_file, tmp_path):
+    override = config_file.parent / "small.yaml"
+    override.write_text("train:\n  epochs: 3\n")
+    out = tmp_path / "elsewhere" / "report.md"
+    assert main(["report", "--results", str(results_dir), "--config", str(config_file), str(override),
+                 "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| Pretraining epochs | 3 | 3 |  |" in text
+    assert "run `ifnd figures`" in text          # figures not drawn: said so, links relative to the report
+    assert "../results/figures/fig1_false_negative_effect.png" in text
+
+
+def test_report_malformed_json_exits_2(results_dir, config_file, capsys):
+    (results_dir / "reference/rawpixels.json").write_text("not json")
+    code = main(["report", "--results", str(results_dir), "--config", str(config_file),
+                 "--out", str(results_dir / "report.md")])
+    assert code == 2
+    assert "rawpixels.json" in capsys.readouterr().err
+    assert not (results_dir / "report.md").exists()

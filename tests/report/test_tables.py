@@ -1,0 +1,139 @@
+"""Tables 1-4: values checked against hand computations on the fake results tree."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from ifnd.cli import main
+from ifnd.report.collect import Results
+from ifnd.report.tables import (LINEAR, fmt_diff, fmt_value, markdown_table, paired_difference,
+                                summarise, table1_linear, table3_ablations, table4_fn_stats)
+
+T_975_1 = 12.706204736174707   # t quantile 0.975 with 1 degree of freedom (statistics tables)
+
+
+def test_summarise_by_hand():
+    s = summarise({0: 0.70, 1: 0.72})
+    assert s.n == 2 and s.mean == pytest.approx(0.71)
+    assert s.std == pytest.approx(math.sqrt(((0.70 - 0.71) ** 2 + (0.72 - 0.71) ** 2) / 1))
+    one = summarise([0.5])
+    assert one.n == 1 and one.mean == 0.5 and math.isnan(one.std) and math.isnan(one.ci_low)
+    assert summarise([]).n == 0
+
+
+def test_paired_difference_by_hand():
+    # differences 0.03 and 0.02: mean 0.025, sd 0.0070711, se 0.005
+    d = paired_difference({0: 0.73, 1: 0.74, 2: 0.99}, {0: 0.70, 1: 0.72})   # seed 2 unmatched
+    assert d.n == 2 and d.mean == pytest.approx(0.025)
+    half = T_975_1 * 0.005
+    assert (d.ci_low, d.ci_high) == (pytest.approx(0.025 - half), pytest.approx(0.025 + half))
+    assert fmt_diff(d, LINEAR) == "+2.50 [-3.85, +8.85]"
+    assert "n/a" in fmt_diff(paired_difference({0: 0.73}, {0: 0.70}), LINEAR)
+
+
+def test_formatting():
+    assert fmt_value(summarise([0.70, 0.72]), LINEAR, 2) == "71.00 ± 1.41"
+    assert fmt_value(summarise([0.70]), LINEAR, 2) == "70.00 (n=1)"
+    assert fmt_value(None, LINEAR) == "–"
+    md = markdown_table(pd.DataFrame({"a": ["x|y"], "b": [1]}))
+    assert md.splitlines() == ["| a | b |", "|---|---|", "| x\\|y | 1 |"]
+
+
+def test_table1_values(results_dir):
+    t = table1_linear(Results(results_dir))
+    df = t.frame.set_index("row")
+    assert df.loc["simclr", "linear_top1_pct_mean"] == pytest.approx(71.0)
+    assert df.loc["simclr", "linear_top1_pct_std"] == pytest.approx(100 * math.sqrt(2e-4))
+    assert df.loc["simclr", "linear_top1_pct_n"] == 2
+    diff = df.loc["diff:ifnd-simclr"]
+    assert diff["linear_top1_pct_mean"] == pytest.approx(2.5)
+    assert diff["linear_top1_pct_ci_low"] == pytest.approx(2.5 - T_975_1 * 0.5)
+    assert diff["linear_top1_pct_ci_high"] == pytest.approx(2.5 + T_975_1 * 0.5)
+    assert df.loc["diff:oracle-simclr", "knn_top1_pct_mean"] == pytest.approx(9.0)
+    assert df.loc["ref:supervised", "linear_top1_pct_mean"] == pytest.approx(91.0)
+    assert df.loc["ref:rawpixels", "knn_top1_pct_mean"] == pytest.approx(75.7)
+    assert df.loc["ref:random_init", "linear_top1_pct_mean"] == pytest.approx(65.0)
+    assert "linear_top5_pct_mean" not in df.columns      # no top-5 anywhere: column dropped
+    md = t.markdown()
+    assert "| SimCLR | 2 | 71.00 ± 1.41 | 61.00 ± 1.41 |" in md
+    assert "| IFND − SimCLR | 2 | +2.50 [-3.85, +8.85] | +1.50 [-4.85, +7.85] |" in md
+
+
+def test_table1_unmatched_seed_gives_na(results_dir):
+    (results_dir / "evals/main/ifnd/s1/linear.json").unlink()
+    md = table1_linear(Results(results_dir)).markdown()
+    assert "73.00 (n=1)" in md                         # IFND linear from one seed, kNN from two
+    assert "+3.00 (CI n/a, n=1)" in md                  # paired over the one matched seed
+
+
+def test_table3_ablations(results_dir):
+    t = table3_ablations(Results(results_dir))
+    df = t.frame.set_index("row")
+    assert df.loc["ifnd", "linear_top1_pct_mean"] == pytest.approx(73.0)   # default restricted to seed 0
+    row = df.loc["ablation:attraction"]
+    assert row["delta_linear_top1_pct_mean"] == pytest.approx(-2.0)
+    assert row["delta_knn_top1_pct_mean"] == pytest.approx(-1.0)
+    assert row["fn_precision_pct_mean"] == pytest.approx(45.0)
+    assert row["delta_fn_per_anchor_mean"] == pytest.approx(-10.0)
+    assert row["changed_setting"] == "method.removal: elim → attr"
+    assert df.loc["ablation:all_at_once", "changed_setting"] == "fnd.schedule: linear → all"
+    assert df.loc["ablation:all_at_once", "linear_top1_pct_n"] == 0    # no evaluations yet
+    assert "-2.00 (CI n/a, n=1)" in t.markdown()
+
+
+def test_table4_fn_stats(results_dir):
+    t = table4_fn_stats(Results(results_dir))
+    df = t.frame.set_index("row")
+    ifnd = df.loc["main:ifnd"]
+    assert ifnd["fn_per_anchor_mean"] == pytest.approx(110.0)
+    assert ifnd["fn_per_anchor_std"] == pytest.approx(math.sqrt(200.0))
+    assert ifnd["fn_precision_pct_mean"] == pytest.approx(45.0)
+    assert ifnd["fn_recall_pct_mean"] == pytest.approx(55.0)
+    assert ifnd["true_fn_per_anchor_mean"] == pytest.approx(90.0)
+    assert ifnd["final_epoch"] == 3
+    assert df.loc["main:simclr", "fn_precision_pct_n"] == 0        # NaN precision left out
+    level = df.loc["level:10"]
+    assert level["nmi_mean"] == pytest.approx(0.605)               # (0.60 + 0.61) / 2 at epoch 3
+    assert level["purity_accepted_pct_mean"] == pytest.approx(75.0)
+    assert set(df["section"]) == {"in-batch", "per level (main IFND)"}
+
+
+def test_tables_command_writes_csv_and_md(results_dir, tmp_path):
+    out = tmp_path / "tables"
+    assert main(["tables", "--results", str(results_dir), "--out", str(out)]) == 0
+    for name in ("table1_linear", "table2_semisup", "table3_ablations", "table4_fn_stats"):
+        assert (out / f"{name}.csv").stat().st_size > 0
+        text = (out / f"{name}.md").read_text()
+        assert text.startswith("### Table") and "|---|" in text
+    t1 = pd.read_csv(out / "table1_linear.csv")
+    assert t1.loc[t1["row"] == "ifnd", "linear_top1_pct_mean"].item() == pytest.approx(73.5)  # full precision
+    t2 = (out / "table2_semisup.md").read_text()
+    assert "| SimCLR | 2 | 51.00 ± 1.41 | 61.00 ± 1.41 | – |" in t2
+    assert "Random init, fine-tuned | 1 | – | 60.00 |" in t2
+
+
+def test_tables_without_references_or_sweep(results_dir, tmp_path):
+    import shutil
+    shutil.rmtree(results_dir / "reference")
+    shutil.rmtree(results_dir / "runs/ablation")
+    res = Results(results_dir)
+    assert "rawpixels.json" in res.missing["reference"]
+    # evaluations without their run folder still count (the run folder is noted as missing)
+    assert res.missing["run folder"] == ["ablation/attraction/s0"]
+    assert res.metric("ablation", "attraction", "linear") == {0: 0.71}
+    shutil.rmtree(results_dir / "evals/ablation")
+    res = Results(results_dir)
+    rows = set(table1_linear(res).frame["row"])
+    assert rows == {"simclr", "ifnd", "oracle", "diff:ifnd-simclr", "diff:oracle-simclr"}
+    t3 = table3_ablations(res)
+    assert "No ablation runs were found." in t3.markdown()
+
+
+def test_malformed_json_exits_2(results_dir, tmp_path, capsys):
+    (results_dir / "evals/main/simclr/s0/linear.json").write_text('{"top1": 0.7')
+    assert main(["tables", "--results", str(results_dir), "--out", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ifnd tables: error:") and "linear.json" in err[0]
