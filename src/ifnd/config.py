@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
@@ -19,6 +18,7 @@ import jsonschema
 import yaml
 
 from .errors import UserError
+from .fileio import atomic_write_text
 
 DEFAULT_CONFIG = Path("config/config.yaml")
 
@@ -141,29 +141,6 @@ def load_config(
         cfg = deep_merge(cfg, _read_yaml(Path(extra)))
     cfg = apply_overrides(cfg, overrides)
     return validate(cfg)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write a file so that readers never see it half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, public_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def public_mode() -> int:
-    """The mode an ordinary ``open()`` would give a new file (mkstemp's files are 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def dump_config(cfg: dict, path: str | os.PathLike) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .config import atomic_write_text
+from .fileio import atomic_write_text
 from .errors import UserError
 
 PACKAGES = ("torch", "torchvision", "faiss-cpu", "numpy", "scikit-learn", "pandas", "ifnd")

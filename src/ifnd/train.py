@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,7 +32,8 @@ from tqdm import tqdm
 
 from .augment import BatchedSimCLRAugment, to_input
 from .cliargs import add_config_arguments, config_from_args
-from .config import atomic_write_text, dump_config, flatten, public_mode
+from .config import dump_config, flatten
+from .fileio import atomic_output, atomic_write_text
 from .data import load_dataset
 from .errors import UserError
 from .evaluate.knn import knn_accuracy
@@ -112,17 +112,8 @@ def learning_rate(step: int, total_steps: int, warmup_steps: int, base_lr: float
 
 # --------------------------------------------------------------------------- state files
 def atomic_torch_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         torch.save(obj, tmp)
-        os.chmod(tmp, public_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def config_differences(old: dict, new: dict) -> list[str]:

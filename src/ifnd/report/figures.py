@@ -12,8 +12,6 @@ file names stay stable for the workflow.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backe
 from matplotlib.ticker import MaxNLocator
 
 from ..errors import UserError
+from ..fileio import atomic_output
 from .collect import Results
 from .tables import METHOD_LABELS, dataset_label, paired_difference, summarise
 
@@ -52,19 +51,8 @@ def _colors(results: Results) -> dict:
 
 def save_png(fig: Figure, path: Path) -> None:
     """Write the figure atomically (temp file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=DPI)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600 files; figures are for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI)
 
 
 def _no_data(ax, message: str) -> None:
