@@ -34,10 +34,10 @@ from .augment import BatchedSimCLRAugment, to_input
 from .cliargs import add_config_arguments, config_from_args
 from .config import dump_config, flatten
 from .fileio import atomic_output, atomic_write_text
-from .data import load_dataset
+from .data import ArrayDataset, balanced_subset, load_dataset
 from .errors import UserError
 from .evaluate.knn import knn_accuracy
-from .features import autocast
+from .features import autocast, extract_features
 from .fnd import FNCounter, build_detector
 from .losses import combine_levels, ifnd_loss
 from .models import build_model
@@ -132,6 +132,16 @@ def _write_csv(rows: list[dict], columns: list[str], path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- the trainer
+def monitor_subset(test_set, size: int | None, seed: int):
+    """A fixed class-balanced part of the test set for the online kNN monitor (cheap every epoch;
+    the final evaluation `ifnd knn` uses the whole test set)."""
+    if size is None or size >= len(test_set) or not getattr(test_set, "in_memory", True):
+        return test_set
+    keep = torch.from_numpy(balanced_subset(test_set.labels.numpy(), test_set.num_classes, size, seed))
+    return ArrayDataset(test_set.images[keep], test_set.labels[keep], test_set.num_classes,
+                        test_set.name, class_names=test_set.class_names)
+
+
 class Pretrainer:
     """Holds the model, optimiser, data and false-negative detector of one pretraining run."""
 
@@ -141,6 +151,7 @@ class Pretrainer:
         self.device = device or resolve_device(tcfg["device"])
         self.train_set = load_dataset(cfg["data"], "train")
         self.test_set = load_dataset(cfg["data"], "test")
+        self.monitor_set = monitor_subset(self.test_set, tcfg["knn_monitor_images"], tcfg["seed"])
         if len(self.train_set) < tcfg["batch_size"]:
             raise UserError(f"train.batch_size {tcfg['batch_size']} exceeds the "
                             f"{len(self.train_set)} training images")
@@ -241,13 +252,12 @@ class Pretrainer:
 
     @torch.no_grad()
     def knn_monitor(self, bank: torch.Tensor) -> float:
-        from .features import extract_features
-        queries = extract_features(self.model, self.test_set, self.size, self.device,
+        queries = extract_features(self.model, self.monitor_set, self.size, self.device,
                                    batch_size=self.cfg["fnd"]["embed_batch_size"],
                                    precision=self.cfg["train"]["precision"],
                                    channels_last=self.cfg["train"]["channels_last"]).to(self.device)
         ev = self.cfg["eval"]
-        return knn_accuracy(bank, self.true_labels, queries, self.test_set.labels.to(self.device),
+        return knn_accuracy(bank, self.true_labels, queries, self.monitor_set.labels.to(self.device),
                             self.train_set.num_classes, ev["knn_k"], ev["knn_t"])["top1"]
 
     # ---- epochs ------------------------------------------------------------------------
