@@ -128,13 +128,16 @@ class BatchedSimCLRAugment:
         return normalize(x)
 
 
+_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_FROM_YIQ = torch.linalg.inv(_TO_YIQ)
+
+
 def _rotate_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """Rotate hue by ``shift`` turns (in [-0.5, 0.5]) in YIQ space: a cheap, batched stand-in
     for an HSV round trip."""
     angle = (shift * 2 * math.pi).view(-1, 1, 1)
     cos, sin = torch.cos(angle), torch.sin(angle)
-    to_yiq = x.new_tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
-    from_yiq = torch.linalg.inv(to_yiq)
+    to_yiq, from_yiq = (m.to(x.device, x.dtype, non_blocking=True) for m in (_TO_YIQ, _FROM_YIQ))
     yiq = torch.einsum("ij,bjhw->bihw", to_yiq, x)
     i, q = yiq[:, 1], yiq[:, 2]
     yiq = torch.stack([yiq[:, 0], cos * i - sin * q, sin * i + cos * q], 1)

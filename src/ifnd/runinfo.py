@@ -57,6 +57,9 @@ def set_threads(threads: int | None) -> int:
     if threads is None:
         threads = int(os.environ.get("IFND_THREADS", 0)) or (os.cpu_count() or 1)
     torch.set_num_threads(threads)
+    # faiss (k-means) runs its own OpenMP pool: oversubscribed cores slow it down tenfold.
+    import faiss
+    faiss.omp_set_num_threads(threads)
     return threads
 
 

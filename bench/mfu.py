@@ -1,0 +1,116 @@
+#!/usr/bin/env python
+"""Model FLOPs utilisation (MFU) of our training step.
+
+    MFU = FLOPs per image x measured images/s / peak FLOP/s
+
+* FLOPs per image: `torch.utils.flop_counter.FlopCounterMode` over one forward + backward of
+  the model on both views (plus the contrastive loss's similarity matmul at the configured
+  batch size), i.e. matmuls and convolutions; BatchNorm, activations and the optimiser are not
+  counted (the usual MFU convention).
+* images/s: our full training step (augmentation, forward, loss, backward, SGD step) as
+  `ifnd pretrain` runs it; warm-up steps excluded; median of --repeats runs.
+* peak: the best of repeated large bf16 `torch.mm` (2048^3 on CPU, 8192^3 on CUDA) measured in
+  the same run, before and after the throughput runs. An fp32 matmul peak is recorded as
+  context (on a CPU without native bf16 units bf16 can be slower than fp32).
+
+    python bench/mfu.py                          # default CPU model and ResNet-18
+    python bench/mfu.py --models default --repeats 5
+    python bench/mfu.py --quick --out /tmp/r.json   # smoke check
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import benchlib as B  # noqa: E402
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default="default,resnet18", help=f"comma-separated, from {sorted(B.MODELS)}")
+    p.add_argument("--steps", type=int, default=None, help="timed steps per run (default: per model)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed warm-up steps per run")
+    p.add_argument("--repeats", type=int, default=None, help="runs (default: per model)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--peak-n", type=int, default=None, help="matmul side (default 2048 CPU, 8192 CUDA)")
+    p.add_argument("--peak-repeats", type=int, default=10)
+    p.add_argument("--count-batch", type=int, default=16, help="images for the FLOP count of the model part")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra config override")
+    p.add_argument("--quick", action="store_true", help="smoke check: tiny model, small matmul")
+    p.add_argument("--note", default=None)
+    p.add_argument("--out", type=Path, default=B.DEFAULT_OUT)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.models = "tiny"
+        args.peak_n, args.peak_repeats, args.count_batch = args.peak_n or 512, 3, 4
+    return args
+
+
+def best_peak(device, n, repeats, dtype=torch.bfloat16):
+    r = B.matmul_peak(device, n, repeats, dtype)
+    print(f"  {r['dtype']} matmul {r['n']}^3: best {r['flops_per_second'] / 1e12:.3f} TFLOP/s")
+    return r
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    device = B.resolve_device(args.device)
+    threads = B.setup_backend(device, args.threads)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in models if m not in B.MODELS]
+    if unknown:
+        raise SystemExit(f"unknown model(s) {unknown}; choose from {sorted(B.MODELS)}")
+    settings = {"models": models, "threads": threads, "quick": args.quick,
+                "sets": args.set, "device": str(device), "count_batch": args.count_batch}
+    entry = B.new_entry("mfu", __file__, argv, device, settings, args.note)
+    print(f"MFU on {device} ({B.cpu_model()}, {threads} torch threads)")
+    print("peak (before):")
+    peaks = [best_peak(device, args.peak_n, args.peak_repeats)]
+    fp32 = best_peak(device, args.peak_n, max(2, args.peak_repeats // 3), torch.float32)
+
+    measured = {}
+    for key in models:
+        steps, warmup, repeats, _ = B.run_defaults(key, device, args.steps, args.warmup, args.repeats)
+        cfg = B.load_bench_config(key, sets=args.set)
+        print(f"\n== {key}: {B.MODELS[key]['label']}; {steps} timed + {warmup} warm-up steps, "
+              f"{repeats} runs")
+        runner = B.OursRunner(cfg, device)
+        flops = B.model_flops_per_image(runner.model, cfg, runner.trainer.train_set.channels,
+                                        device, args.count_batch)
+        ips = B.ab_measure([runner], steps, warmup, repeats, device)["ours"]
+        measured[key] = (cfg, flops, ips, steps, warmup)
+        runner.close()
+        del runner
+
+    print("\npeak (after):")
+    peaks.append(best_peak(device, args.peak_n, args.peak_repeats))
+    peak = max(peaks, key=lambda r: r["flops_per_second"])
+    entry["results"]["_peak"] = {"bf16": peak, "fp32": fp32}
+    for key, (cfg, flops, ips, steps, warmup) in measured.items():
+        med = statistics.median(ips)
+        achieved = flops["flops_per_image"] * med
+        res = {"label": B.MODELS[key]["label"], "batch_size": cfg["train"]["batch_size"],
+               "precision": cfg["train"]["precision"], "steps": steps, "warmup": warmup,
+               **flops, "images_per_second_runs": ips, "images_per_second": round(med, 2),
+               "achieved_flops_per_second": achieved, "peak_flops_per_second": peak["flops_per_second"],
+               "fp32_peak_flops_per_second": fp32["flops_per_second"],
+               "mfu_percent": 100 * achieved / peak["flops_per_second"]}
+        entry["results"][key] = res
+        print(f"\n{key}: FLOPs/image {flops['flops_per_image'] / 1e9:.3f} GFLOP "
+              f"(model {flops['model_flops_per_image'] / 1e9:.3f}, loss {flops['loss_flops_per_image'] / 1e6:.2f} MFLOP); "
+              f"{med:.1f} images/s; achieved {achieved / 1e12:.4f} TFLOP/s; "
+              f"bf16 peak {peak['flops_per_second'] / 1e12:.3f} TFLOP/s; MFU {res['mfu_percent']:.1f}%")
+    md = B.append_entry(args.out, entry)
+    print(f"\nwrote {args.out} and {md}")
+    return entry
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Run benchmarks 1-4 (step throughput vs lightly, MFU, clustering overhead, peak memory) with
+# defaults for a 2-core CPU, regenerate bench/RESULTS.md and print the README section.
+# Estimated 15 minutes on a quiet 2-core machine; timings on a busy machine mean little.
+#
+#   bench/run_all.sh                   # all four, results appended to bench/results.json
+#   QUICK=1 bench/run_all.sh           # smoke check (tiny models, about a minute or two)
+#   OUT=/tmp/r.json NOTE="..." bench/run_all.sh
+#   PYTHON=python bench/run_all.sh     # another interpreter (default: .venv/bin/python)
+#
+# The GPU benchmark is separate: python bench/gpu.py [--compile] on a CUDA machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-.venv/bin/python}
+[ -x "$PY" ] || PY=python
+OUT=${OUT:-bench/results.json}
+args=(--out "$OUT")
+[ -n "${NOTE:-}" ] && args+=(--note "$NOTE")
+[ -n "${QUICK:-}" ] && args+=(--quick)
+
+if ! "$PY" -c "import lightly" 2>/dev/null; then
+    echo "lightly is not installed: the peer is skipped (pip install -e '.[bench]' to add it)" >&2
+    peer=(--impl ours)
+else
+    peer=()
+fi
+
+run() {  # name, script, args...
+    local name=$1; shift
+    echo "== $name: $PY $* ${args[*]}"
+    "$PY" "$@" "${args[@]}" 2>&1 | tee "bench/$name.log"  # bench/*.log is git-ignored
+}
+
+run step_throughput bench/step_throughput.py "${peer[@]}"
+run mfu bench/mfu.py
+run cluster_overhead bench/cluster_overhead.py
+run memory bench/memory.py
+
+"$PY" bench/readme_section.py --results "$OUT" --regenerate ${QUICK:+--include-quick}
+echo "results: $OUT and its RESULTS.md; logs in bench/*.log"

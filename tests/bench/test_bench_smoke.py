@@ -1,0 +1,77 @@
+"""Smoke tests of the benchmark scripts in bench/ (--quick: a tiny model, a couple of steps).
+
+They check that the scripts run, print positive figures and write valid results JSON (to a
+temporary path, never bench/results.json); the figures themselves mean nothing here.
+"""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"ifnd_bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """The scripts set torch's thread count (as `ifnd pretrain` does); give it back."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def _entries(path):
+    data = json.loads(path.read_text())  # valid JSON
+    assert data["format"] == "ifnd-bench-1"
+    return data["entries"]
+
+
+def _positive(values):
+    return len(values) > 0 and all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values)
+
+
+def test_step_throughput_quick_ours(tmp_path):
+    out = tmp_path / "results.json"
+    entry = _load("step_throughput").main(["--quick", "--impl", "ours", "--threads", "1", "--out", str(out)])
+    res = entry["results"]["tiny"]
+    assert _positive(res["ours"]) and res["ours_median"] > 0
+    assert _positive(list(res["breakdown"]["ours"].values()))
+    (saved,) = _entries(out)
+    assert saved["benchmark"] == "step_throughput" and saved["results"]["tiny"]["ours"] == res["ours"]
+    assert saved["machine"]["cpu_cores"] >= 1 and saved["machine"]["torch"] == torch.__version__
+    assert saved["command"].startswith("python bench/step_throughput.py --quick")
+    assert "Training-step throughput" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_step_throughput_quick_peer(tmp_path):
+    pytest.importorskip("lightly")
+    out = tmp_path / "results.json"
+    entry = _load("step_throughput").main(["--quick", "--impl", "peer", "--threads", "1",
+                                           "--breakdown-steps", "0", "--out", str(out)])
+    assert _positive(entry["results"]["tiny"]["peer"])
+    assert _entries(out)[0]["results"]["tiny"]["peer"] == entry["results"]["tiny"]["peer"]
+
+
+def test_mfu_quick_and_readme_section(tmp_path, capsys):
+    out = tmp_path / "results.json"
+    entry = _load("mfu").main(["--quick", "--threads", "1", "--out", str(out)])
+    res = entry["results"]["tiny"]
+    for key in ("flops_per_image", "model_flops_per_image", "images_per_second",
+                "achieved_flops_per_second", "peak_flops_per_second", "mfu_percent"):
+        assert _positive([res[key]]), key
+    assert res["mfu_percent"] < 100
+    (saved,) = _entries(out)
+    assert saved["benchmark"] == "mfu" and saved["results"]["tiny"]["mfu_percent"] == pytest.approx(res["mfu_percent"])
+    text = _load("readme_section").main(["--results", str(out), "--include-quick"])
+    assert text.startswith("## Performance") and "FLOPs utilisation" in text
+    assert "still to be measured" in (tmp_path / "RESULTS.md").read_text()  # no GPU entry
