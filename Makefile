@@ -1,0 +1,72 @@
+# make reproduce   set up, check the config and data, run the default experiment and the report
+# make test        set up and run the tests
+# make lint        snakemake --lint
+# make dvc-repro   the same pipeline through DVC
+#
+# Variables: PYTHON (interpreter for the venv), CORES (snakemake --cores), CONFIGFILE (an
+# override file on top of config/config.yaml, e.g. CONFIGFILE=config/test.yaml), PYTEST_ARGS.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.setup-stamp
+CORES ?= all
+CONFIGFILE ?=
+PYTEST_ARGS ?=
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+
+# The workflow's jobs call `ifnd`, DVC's stages call `ifnd` and `python`: all from the venv.
+export PATH := $(BIN):$(PATH)
+
+CONFIG_ARGS := --config config/config.yaml $(CONFIGFILE)
+SNAKEMAKE_CONFIG := $(if $(CONFIGFILE),--configfile $(CONFIGFILE))
+
+.PHONY: help setup data reproduce test lint dvc-repro report-html
+
+help:
+	@sed -n '1,10p' Makefile
+
+setup: $(STAMP)
+
+# Re-runs only when the requirements change (or the venv is gone).
+$(STAMP): requirements.txt pyproject.toml
+	@$(MAKE) --no-print-directory data
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt -e .
+	touch $@
+
+# Fashion-MNIST from Debian's dataset-fashion-mnist, where we may install it; otherwise
+# `ifnd check` says where the data code looks.
+data:
+	@if [ -d $(FASHION_MNIST) ]; then \
+	  echo "Fashion-MNIST: $(FASHION_MNIST)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist \
+	    || echo "warning: could not install dataset-fashion-mnist; see README (Data)"; \
+	else \
+	  echo "note: $(FASHION_MNIST) is absent and apt-get is unavailable or needs root;" \
+	       "install dataset-fashion-mnist or set data.root (see README, Data)"; \
+	fi
+
+reproduce: setup
+	ifnd check $(CONFIG_ARGS)
+	snakemake --cores $(CORES) $(SNAKEMAKE_CONFIG)
+	@echo "report: results/report.md (tables in results/tables, figures in results/figures)"
+
+# Snakemake's HTML report (figures and tables with their captions and provenance).
+report-html: setup
+	snakemake $(SNAKEMAKE_CONFIG) --report results/workflow-report.html
+
+test: setup
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	snakemake --lint $(SNAKEMAKE_CONFIG)
+
+dvc-repro: setup
+	ifnd check --config config/config.yaml
+	dvc repro
