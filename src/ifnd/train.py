@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from .augment import BatchedSimCLRAugment, to_input
 from .cliargs import add_config_arguments, config_from_args
-from .config import dump_config, flatten
+from .config import apply_overrides, dump_config, flatten, validate
 from .fileio import atomic_output, atomic_write_text
 from .data import ArrayDataset, balanced_subset, load_dataset
 from .errors import UserError
@@ -439,14 +439,41 @@ def load_checkpoint_state(path: Path) -> dict:
 # --------------------------------------------------------------------------- command line
 def add_arguments(parser) -> None:
     add_config_arguments(parser)
+    parser.add_argument("--ablation", metavar="NAME", default=None,
+                        help="an IFND ablation: apply the overrides of workflow.ablations.NAME")
+    parser.add_argument("--classes", metavar="N", type=int, default=None,
+                        help="train on the first N classes only (Figure 1's class-count sweep); "
+                             "data.train_subset is scaled so that each class keeps as many images "
+                             "as in the full run")
     parser.add_argument("--out", required=True, help="run folder for model.pt, logs, config and meta")
     parser.add_argument("--state-dir", default=None,
                         help="folder for the resumable state last.pt (default: OUT/state); "
                              "an existing state is resumed if its config matches")
 
 
+def apply_variant(cfg: dict, ablation: str | None = None, classes: int | None = None) -> dict:
+    """The config of one workflow variant: an ablation of IFND, or a class subset."""
+    if ablation is not None:
+        table = cfg["workflow"]["ablations"]
+        if ablation not in table:
+            raise UserError(f"unknown ablation {ablation!r}; workflow.ablations has {sorted(table)}")
+        cfg = apply_overrides(cfg, {"method.name": "ifnd", **table[ablation]})
+    if classes is not None:
+        if cfg["data"]["classes"] is not None:
+            raise UserError("--classes and data.classes are exclusive")
+        full = load_dataset({**cfg["data"], "train_subset": None}, "train")
+        if not 2 <= classes <= full.num_classes:
+            raise UserError(f"--classes must be between 2 and {full.num_classes}, got {classes}")
+        subset = cfg["data"]["train_subset"]
+        overrides = {"data.classes": list(range(classes))}
+        if subset is not None:
+            overrides["data.train_subset"] = max(1, round(subset * classes / full.num_classes))
+        cfg = apply_overrides(cfg, overrides)
+    return validate(cfg)
+
+
 def run(args) -> int:
-    cfg = config_from_args(args)
+    cfg = apply_variant(config_from_args(args), args.ablation, args.classes)
     out = pretrain(cfg, args.out, args.state_dir)
     log = pd.read_csv(out / "train_log.csv")
     print(f"{cfg['method']['name']}: {len(log)} epochs, final loss {log['loss'].iloc[-1]:.4f}, "

@@ -38,25 +38,6 @@ def _workdir_relative(path):
     return str(path) if rel.startswith(os.pardir) else rel
 
 
-def _yaml_value(value):
-    """The text of one `--set` value: bare where YAML reads it back unchanged, else JSON
-    (which is YAML too)."""
-    if isinstance(value, str) and value:
-        try:
-            if yaml.safe_load(value) == value:
-                return value
-        except yaml.YAMLError:
-            pass
-    return json.dumps(value, separators=(",", ":"))
-
-
-def set_args(overrides):
-    """`--set key=value` arguments for a list of (dotted key, value) pairs."""
-    return " ".join(
-        f"--set {shlex.quote(f'{key}={_yaml_value(value)}')}" for key, value in overrides
-    )
-
-
 # The base config plus every `snakemake --configfile FILE`, in order: the files Snakemake
 # merged into `config`, handed as they are to every ifnd command, which merges them the same
 # way. (Snakemake's `--config key=value` reads nested values as strings, which the schema
@@ -141,8 +122,17 @@ PRETRAIN_SECTIONS = ["data", "model", "augment", "train", "method", "fnd", "eval
 
 
 def pretrain_params(run):
-    """Arguments of `ifnd pretrain` for one run (a path below results/runs/)."""
-    return " ".join([IFND_CONFIG, set_args(run_overrides(run))])
+    """Arguments of `ifnd pretrain` for one run (a path below results/runs/): the variant
+    options --ablation and --classes keep the meaning of each variant in the ifnd CLI."""
+    parts = run.split("/")
+    kind, seed = parts[0], parts[-1][1:]
+    if kind == "main":
+        variant = f"--set method.name={parts[1]}"
+    elif kind == "ablation":
+        variant = f"--ablation {shlex.quote(parts[1])}"
+    else:
+        variant = f"--set method.name={parts[1]} --classes {parts[2][1:]}"
+    return f"{IFND_CONFIG} {variant} --set train.seed={seed}"
 
 
 def state_dir(run):
