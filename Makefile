@@ -55,6 +55,8 @@ data:
 reproduce: setup
 	ifnd check $(CONFIG_ARGS)
 	snakemake --cores $(CORES) $(SNAKEMAKE_CONFIG)
+	$(if $(CONFIGFILE),,ifnd report --results results $(CONFIG_ARGS) --readme README.md)
+	$(if $(CONFIGFILE),,dvc commit --force --quiet)  # record Snakemake's outputs: `dvc repro` is then up to date
 	@echo "report: results/report.md (tables in results/tables, figures in results/figures)"
 
 # Snakemake's HTML report (figures and tables with their captions and provenance).
