@@ -45,7 +45,7 @@ from .runinfo import code_version, device_info, package_versions, resolve_device
 
 # Keys that may differ between a run and the state it resumes from: they change how the run is
 # executed or shown, not what it computes.
-RESUME_FREE_KEYS = ("train.progress", "train.threads", "train.device", "workflow.")
+RESUME_FREE_KEYS = ("train.progress", "train.threads", "train.device", "workflow.", "eval.")
 
 TRAIN_LOG_COLUMNS = ["epoch", "loss", "lr", "knn_top1", "epoch_seconds", "cluster_seconds",
                      "monitor_seconds", "images_per_second", "acceptance_rate"]

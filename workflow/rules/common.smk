@@ -116,9 +116,9 @@ def fingerprint(sections, overrides=()):
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-# Pretraining reads every section but `workflow` (the checkpoint also stores `eval`, which the
-# evaluations read back from it).
-PRETRAIN_SECTIONS = ["data", "model", "augment", "train", "method", "fnd", "eval"]
+# Pretraining reads every section but `workflow` and `eval` (evaluations take `eval` from the
+# current config, so changing an evaluation setting never retrains).
+PRETRAIN_SECTIONS = ["data", "model", "augment", "train", "method", "fnd"]
 
 
 def pretrain_params(run):

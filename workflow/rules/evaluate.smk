@@ -1,6 +1,7 @@
 # Evaluations of pretrained encoders (`ifnd knn | linear | splits | semisup`) and the reference
 # points (`ifnd rawpixels | supervised`, and evaluations of a randomly initialised encoder).
-# Every job writes one metrics JSON; the evaluation settings come from the run's config.
+# Every job writes one metrics JSON; the evaluation settings (the eval section) come from the
+# current config, so changing them reruns the evaluations but never the pretraining.
 
 
 rule knn:
@@ -9,6 +10,8 @@ rule knn:
     output:
         "results/evals/{run}/knn.json",
     params:
+        cfg=IFND_CONFIG,
+        eval_fingerprint=lambda w: fingerprint(["eval"]),
         run_dir=lambda w, input: os.path.dirname(input.model),
     log:
         "logs/knn/{run}.log",
@@ -19,7 +22,7 @@ rule knn:
     conda:
         "../envs/ifnd.yaml"
     shell:
-        "IFND_THREADS={threads} ifnd knn {params.run_dir} --out {output} > {log} 2>&1"
+        "IFND_THREADS={threads} ifnd knn {params.run_dir} {params.cfg} --out {output} > {log} 2>&1"
 
 
 rule linear:
@@ -28,6 +31,8 @@ rule linear:
     output:
         "results/evals/{run}/linear.json",
     params:
+        cfg=IFND_CONFIG,
+        eval_fingerprint=lambda w: fingerprint(["eval"]),
         run_dir=lambda w, input: os.path.dirname(input.model),
     log:
         "logs/linear/{run}.log",
@@ -38,7 +43,7 @@ rule linear:
     conda:
         "../envs/ifnd.yaml"
     shell:
-        "IFND_THREADS={threads} ifnd linear {params.run_dir} --out {output} > {log} 2>&1"
+        "IFND_THREADS={threads} ifnd linear {params.run_dir} {params.cfg} --out {output} > {log} 2>&1"
 
 
 rule splits:
@@ -68,6 +73,8 @@ rule semisup:
     output:
         "results/evals/main/{method}/s{seed}/semisup_{tag}.json",
     params:
+        cfg=IFND_CONFIG,
+        eval_fingerprint=lambda w: fingerprint(["eval"]),
         run_dir=lambda w, input: os.path.dirname(input.model),
         fraction=lambda w: SEMISUP_FRACTIONS[w.tag],
     log:
@@ -79,7 +86,7 @@ rule semisup:
     conda:
         "../envs/ifnd.yaml"
     shell:
-        "IFND_THREADS={threads} ifnd semisup {params.run_dir} --fraction {params.fraction}"
+        "IFND_THREADS={threads} ifnd semisup {params.run_dir} {params.cfg} --fraction {params.fraction}"
         " --split {input.split} --out {output} > {log} 2>&1"
 
 
@@ -126,6 +133,8 @@ rule random_init:
     output:
         "results/reference/random_init/{evaluation}.json",
     params:
+        cfg=IFND_CONFIG,
+        eval_fingerprint=lambda w: fingerprint(["eval"]),
         run_dir=lambda w, input: os.path.dirname(input.model),
     log:
         "logs/reference/random_init/{evaluation}.log",
@@ -136,7 +145,7 @@ rule random_init:
     conda:
         "../envs/ifnd.yaml"
     shell:
-        "IFND_THREADS={threads} ifnd {wildcards.evaluation} {params.run_dir} --random-init"
+        "IFND_THREADS={threads} ifnd {wildcards.evaluation} {params.run_dir} {params.cfg} --random-init"
         " --out {output} > {log} 2>&1"
 
 
@@ -147,6 +156,8 @@ rule random_init_semisup:
     output:
         "results/reference/random_init/semisup_{tag}.json",
     params:
+        cfg=IFND_CONFIG,
+        eval_fingerprint=lambda w: fingerprint(["eval"]),
         run_dir=lambda w, input: os.path.dirname(input.model),
         fraction=lambda w: SEMISUP_FRACTIONS[w.tag],
     log:
@@ -158,5 +169,5 @@ rule random_init_semisup:
     conda:
         "../envs/ifnd.yaml"
     shell:
-        "IFND_THREADS={threads} ifnd semisup {params.run_dir} --random-init"
+        "IFND_THREADS={threads} ifnd semisup {params.run_dir} {params.cfg} --random-init"
         " --fraction {params.fraction} --split {input.split} --out {output} > {log} 2>&1"

@@ -6,6 +6,7 @@ import hashlib
 import time
 from pathlib import Path
 
+from ..cliargs import config_from_args
 from ..config import load_config
 from ..data import load_dataset
 from ..models import load_pretrained
@@ -25,11 +26,19 @@ def add_run_arguments(parser, default_name: str) -> None:
     parser.add_argument("--out", default=None,
                         help=f"metrics file to write (default: RUN_DIR/eval/{default_name}.json)")
     parser.add_argument("--device", default=None, help="override train.device (auto|cpu|cuda)")
+    parser.add_argument("--config", nargs="+", default=None, metavar="FILE",
+                        help="take the evaluation settings (the eval section) from these config "
+                             "files instead of the run's stored config, so that changing them "
+                             "does not mean pretraining again")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="set",
+                        help="override one config value of --config (repeatable)")
 
 
 def open_run(args):
     """(model, run config, checkpoint meta, device) for an evaluation command."""
     model, cfg, meta = load_pretrained(args.run_dir)
+    if getattr(args, "config", None):
+        cfg = {**cfg, "eval": config_from_args(args)["eval"]}
     device = resolve_device(args.device or cfg["train"]["device"])
     set_threads(cfg["train"]["threads"])
     return model.to(device), cfg, meta, device
