@@ -33,7 +33,7 @@ wildcard_constraints:
     method=r"[^/]+",
     seed=r"\d+",
     tag=r"\d+(\.\d+)?",
-    evaluation="linear",
+    evaluation="knn|linear",
 
 
 localrules:

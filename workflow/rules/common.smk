@@ -171,7 +171,7 @@ REFERENCE_RUN = "main/{method}/s{seed}".format(
 LARGEST_FRACTION_TAG = fraction_tag(max(config["eval"]["semisup"]["fractions"]))
 # `ifnd knn` has no --random-init (yet), so the random-init references are linear and
 # semi-supervised with the largest label fraction.
-RANDOM_INIT_EVALS = ["linear", f"semisup_{LARGEST_FRACTION_TAG}"]
+RANDOM_INIT_EVALS = ["knn", "linear", f"semisup_{LARGEST_FRACTION_TAG}"]
 
 
 def reference_files():

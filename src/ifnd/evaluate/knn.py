@@ -49,11 +49,17 @@ def add_arguments(parser) -> None:
     add_run_arguments(parser, "knn")
     parser.add_argument("--k", type=int, default=None, help="neighbours (default: eval.knn_k)")
     parser.add_argument("--temperature", type=float, default=None, help="default: eval.knn_t")
+    parser.add_argument("--random-init", action="store_true",
+                        help="evaluate the same architecture at a seeded random initialisation "
+                             "(default output RUN_DIR/eval/knn_random.json)")
 
 
 def run(args) -> int:
     started = time.time()
-    model, cfg, _, device = open_run(args)
+    model, cfg, meta, device = open_run(args)
+    if args.random_init:
+        from .linear import random_init_model
+        model = random_init_model(cfg, meta, device)
     train, test = datasets_of(cfg)
     k = args.k or cfg["eval"]["knn_k"]
     t = args.temperature or cfg["eval"]["knn_t"]
@@ -61,8 +67,8 @@ def run(args) -> int:
     bank = extract_features(model, train, size, device, precision=prec)
     queries = extract_features(model, test, size, device, precision=prec)
     metrics = knn_accuracy(bank, train.labels, queries, test.labels, train.num_classes, k, t)
-    metrics.update(k=k, temperature=t)
-    path = metrics_path(args, "knn")
+    metrics.update(k=k, temperature=t, random_init=bool(args.random_init))
+    path = metrics_path(args, "knn_random" if args.random_init else "knn")
     write_metrics(path, "knn", metrics, run_dir=args.run_dir, started=started)
     print(f"kNN top-1 {100 * metrics['top1']:.2f}% -> {path}")
     return 0
