@@ -19,6 +19,7 @@ row "same encoder, random weights" (default output RUN_DIR/eval/linear_random.js
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -34,6 +35,10 @@ from ..features import autocast, extract_features
 from ..models import build_model
 from .common import add_run_arguments, datasets_of, metrics_path, open_run, write_metrics
 from .knn import topk_accuracy
+
+
+# images per forward pass when extracting features: small batches keep a CPU's caches warm
+EVAL_BATCH = 256
 
 
 class BackboneChangedError(RuntimeError):
@@ -86,6 +91,21 @@ def standardiser(train_x: torch.Tensor):
     return mean, std.clamp_min(floor)
 
 
+@contextlib.contextmanager
+def single_thread_on_cpu(device: torch.device):
+    """Run tiny CPU ops (a linear layer on a few hundred features) on one thread: spreading them
+    over several costs more in synchronisation than it gains, badly so on a busy machine."""
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def check_channels(dataset, meta: dict) -> None:
     want = meta.get("in_channels")
     if want is not None and int(want) != int(dataset.channels):
@@ -128,18 +148,19 @@ def train_linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: tor
     sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(epochs * steps))
     gen = torch.Generator().manual_seed(int(seed))
     bar = progress_bar(range(epochs), desc, progress)
-    for _ in bar:
-        perm = torch.randperm(n, generator=gen).to(device)
-        total = 0.0
-        for s in range(steps):
-            b = perm[s * bs:(s + 1) * bs]
-            loss = F.cross_entropy(head(train_x[b]), train_y[b])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(b)
-        bar.set_postfix(loss=f"{total / n:.4f}")
+    with single_thread_on_cpu(device):
+        for _ in bar:
+            perm = torch.randperm(n, generator=gen).to(device)
+            total = 0.0
+            for s in range(steps):
+                b = perm[s * bs:(s + 1) * bs]
+                loss = F.cross_entropy(head(train_x[b]), train_y[b])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                total += loss.detach() * len(b)
+            bar.set_postfix(loss=f"{float(total) / n:.4f}", refresh=False)
     with torch.no_grad():
         out = classification_metrics(head(test_x), test_y, num_classes)
         out["train_top1"] = topk_accuracy(head(train_x), train_y, 1)
@@ -155,9 +176,9 @@ def train_linear_augmented(model, train, test, cfg: dict, device: torch.device, 
     size, prec = cfg["data"]["image_size"], cfg["train"]["precision"]
     cl = cfg["train"]["channels_last"]
     train_f = extract_features(model, train, size, device, precision=prec, channels_last=cl,
-                               normalize=False).to(device)
+                               normalize=False, batch_size=EVAL_BATCH).to(device)
     test_f = extract_features(model, test, size, device, precision=prec, channels_last=cl,
-                              normalize=False).to(device)
+                              normalize=False, batch_size=EVAL_BATCH).to(device)
     mean, std = standardiser(train_f)
     del train_f
     backbone = model.backbone
@@ -192,8 +213,8 @@ def train_linear_augmented(model, train, test, cfg: dict, device: torch.device, 
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss.detach()) * len(b)
-        bar.set_postfix(loss=f"{total / n:.4f}")
+            total += loss.detach() * len(b)
+        bar.set_postfix(loss=f"{float(total) / n:.4f}", refresh=False)
     with torch.no_grad():
         out = classification_metrics(head((test_f - mean) / std), test.labels, train.num_classes)
     out["epochs"] = lin["epochs"]
@@ -258,9 +279,9 @@ def run(args) -> int:
         size, prec = cfg["data"]["image_size"], cfg["train"]["precision"]
         cl = cfg["train"]["channels_last"]
         train_f = extract_features(model, train, size, device, precision=prec, channels_last=cl,
-                                   normalize=False)
+                                   normalize=False, batch_size=EVAL_BATCH)
         test_f = extract_features(model, test, size, device, precision=prec, channels_last=cl,
-                                  normalize=False)
+                                  normalize=False, batch_size=EVAL_BATCH)
         metrics = train_linear_probe(train_f, train.labels, test_f, test.labels, train.num_classes,
                                      epochs=lin["epochs"], lr=lin["lr"], batch_size=lin["batch_size"],
                                      weight_decay=lin["weight_decay"], seed=seed, device=device,

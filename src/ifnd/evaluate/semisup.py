@@ -13,7 +13,6 @@ semisup_random_<percent>.json with ``--random-init``.
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -39,16 +38,14 @@ def train_classifier(backbone: nn.Module, head: nn.Module, dataset, indices, *, 
     ``dataset`` (crop+flip augmentation from ``aug_cfg``). Returns the mean loss per epoch.
 
     SGD (momentum 0.9) with a per-step cosine schedule. Every epoch is a fresh permutation of
-    the rows cut into full batches (a batch of all rows when there are fewer than
-    ``batch_size``); the rows left over after the last full batch wait for the next epoch's
-    permutation, so BatchNorm never sees a tiny last batch.
+    all rows cut into ``round(n / batch_size)`` (at least one) batches of nearly equal size, so
+    every row is used once per epoch and BatchNorm never sees a tiny last batch.
     """
     indices = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
     n = len(indices)
     if n == 0:
         raise ValueError("no training rows")
-    bs = max(1, min(batch_size, n))
-    steps = max(1, n // bs)
+    steps = max(1, round(n / batch_size))
     params = [p for p in list(backbone.parameters()) + list(head.parameters()) if p.requires_grad]
     opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(epochs * steps))
@@ -68,8 +65,7 @@ def train_classifier(backbone: nn.Module, head: nn.Module, dataset, indices, *, 
     for _ in bar:
         perm = torch.randperm(n, generator=gen)
         total, seen = 0.0, 0
-        for s in range(steps):
-            b = perm[s * bs:(s + 1) * bs]
+        for b in perm.tensor_split(steps):
             raw = images[b.to(device)] if in_memory else rows(dataset, indices[b]).to(device)
             x = aug(raw, aug_gen)
             if channels_last:
@@ -81,17 +77,17 @@ def train_classifier(backbone: nn.Module, head: nn.Module, dataset, indices, *, 
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss.detach()) * len(b)
+            total += loss.detach() * len(b)
             seen += len(b)
-        losses.append(total / seen)
-        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        losses.append(float(total) / seen)
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
     return losses
 
 
 @torch.no_grad()
 def evaluate_classifier(backbone: nn.Module, head: nn.Module, dataset, *, image_size: int,
                         device: torch.device, precision: str = "fp32", channels_last: bool = False,
-                        batch_size: int = 1024) -> dict:
+                        batch_size: int = 256) -> dict:
     """Top-1 (and top-5 with more than 10 classes) of ``head(backbone(x))`` on un-augmented images."""
     was = backbone.training, head.training
     backbone.eval()

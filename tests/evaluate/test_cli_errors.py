@@ -1,0 +1,41 @@
+"""Bad input: exit status 2 and one line on stderr, no traceback."""
+
+import pytest
+
+from ifnd.cli import main
+
+
+def _one_error_line(capsys, *needles):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert all(n in err[0] for n in needles), err[0]
+
+
+@pytest.mark.parametrize("command", [["linear"], ["semisup", "--fraction", "0.1"], ["knn"]])
+def test_run_folder_without_checkpoint(tmp_path, capsys, command):
+    empty = tmp_path / "run"
+    empty.mkdir()
+    assert main([command[0], str(empty), *command[1:]]) == 2
+    _one_error_line(capsys, "model.pt")
+
+
+def test_missing_run_folder(tmp_path, capsys):
+    assert main(["linear", str(tmp_path / "nope")]) == 2
+    _one_error_line(capsys, "run folder not found")
+
+
+@pytest.mark.parametrize("fraction", ["0", "1.5"])
+def test_bad_fraction(make_run, tmp_path, capsys, config_path, fraction):
+    run = make_run()
+    assert main(["semisup", str(run), "--fraction", fraction]) == 2
+    _one_error_line(capsys, "fraction", "(0, 1]")
+    assert main(["splits", "--config", str(config_path), "--set", "data.name=synthetic",
+                 "--fraction", fraction, "--seed", "0", "--out", str(tmp_path / "s.json")]) == 2
+    _one_error_line(capsys, "fraction", "(0, 1]")
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_bad_config_override(tmp_path, capsys, config_path):
+    assert main(["rawpixels", "--config", str(config_path), "--set", "data.nope=1",
+                 "--out", str(tmp_path / "r.json")]) == 2
+    _one_error_line(capsys, "unknown config key")
