@@ -6,10 +6,12 @@ import hashlib
 import time
 from pathlib import Path
 
-from ..cliargs import config_from_args
+import torch
+
+from ..cliargs import add_config_arguments, config_from_args
 from ..config import load_config
 from ..data import load_dataset
-from ..models import load_pretrained
+from ..models import build_model, load_pretrained
 from ..runinfo import code_version, package_versions, resolve_device, set_threads, write_json
 
 
@@ -22,7 +24,11 @@ def file_sha256(path: str | Path) -> str:
 
 
 def add_run_arguments(parser, default_name: str) -> None:
+    """Options of the evaluations of a pretrained run (knn, linear, semisup)."""
     parser.add_argument("run_dir", help="a pretraining run folder (holds model.pt)")
+    parser.add_argument("--random-init", action="store_true",
+                        help="evaluate the same architecture at a seeded random initialisation "
+                             f"instead (default output RUN_DIR/eval/{default_name}_random.json)")
     parser.add_argument("--out", default=None,
                         help=f"metrics file to write (default: RUN_DIR/eval/{default_name}.json)")
     parser.add_argument("--device", default=None, help="override train.device (auto|cpu|cuda)")
@@ -35,13 +41,32 @@ def add_run_arguments(parser, default_name: str) -> None:
 
 
 def open_run(args):
-    """(model, run config, checkpoint meta, device) for an evaluation command."""
+    """(model, run config, checkpoint meta, device) for an evaluation command; with
+    ``--random-init`` the model is the run's architecture at a seeded random initialisation."""
     model, cfg, meta = load_pretrained(args.run_dir)
     if getattr(args, "config", None):
         cfg = {**cfg, "eval": config_from_args(args)["eval"]}
     device = resolve_device(args.device or cfg["train"]["device"])
     set_threads(cfg["train"]["threads"])
+    if getattr(args, "random_init", False):
+        torch.manual_seed(int(cfg["train"]["seed"]))
+        model = build_model(cfg, int(meta["in_channels"]))
     return model.to(device), cfg, meta, device
+
+
+def add_reference_arguments(parser) -> None:
+    """Options of the reference rows computed from a config alone (rawpixels, supervised)."""
+    add_config_arguments(parser)
+    parser.add_argument("--out", required=True, help="metrics file to write (JSON)")
+    parser.add_argument("--device", default=None, help="override train.device (auto|cpu|cuda)")
+
+
+def open_config(args):
+    """(validated config, device) for a reference command."""
+    cfg = config_from_args(args)
+    device = resolve_device(args.device or cfg["train"]["device"])
+    set_threads(cfg["train"]["threads"])
+    return cfg, device
 
 
 def datasets_of(cfg: dict):

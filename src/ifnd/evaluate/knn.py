@@ -49,17 +49,11 @@ def add_arguments(parser) -> None:
     add_run_arguments(parser, "knn")
     parser.add_argument("--k", type=int, default=None, help="neighbours (default: eval.knn_k)")
     parser.add_argument("--temperature", type=float, default=None, help="default: eval.knn_t")
-    parser.add_argument("--random-init", action="store_true",
-                        help="evaluate the same architecture at a seeded random initialisation "
-                             "(default output RUN_DIR/eval/knn_random.json)")
 
 
 def run(args) -> int:
     started = time.time()
-    model, cfg, meta, device = open_run(args)
-    if args.random_init:
-        from .linear import random_init_model
-        model = random_init_model(cfg, meta, device)
+    model, cfg, _, device = open_run(args)
     train, test = datasets_of(cfg)
     k = args.k or cfg["eval"]["knn_k"]
     t = args.temperature or cfg["eval"]["knn_t"]

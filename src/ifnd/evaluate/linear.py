@@ -32,7 +32,6 @@ from tqdm import tqdm
 from ..augment import BatchedSimCLRAugment
 from ..errors import UserError
 from ..features import autocast, extract_features
-from ..models import build_model
 from .common import add_run_arguments, datasets_of, metrics_path, open_run, write_metrics
 from .knn import topk_accuracy
 
@@ -251,23 +250,12 @@ def assert_unchanged(before_state: dict, model) -> None:
 
 def add_arguments(parser) -> None:
     add_run_arguments(parser, "linear")
-    parser.add_argument("--random-init", action="store_true",
-                        help="evaluate the same architecture at a seeded random initialisation "
-                             "(default output RUN_DIR/eval/linear_random.json)")
-
-
-def random_init_model(cfg: dict, meta: dict, device: torch.device):
-    """The run's architecture at random initialisation, seeded by its ``train.seed``."""
-    torch.manual_seed(int(cfg["train"]["seed"]))
-    return build_model(cfg, int(meta["in_channels"])).to(device)
 
 
 def run(args) -> int:
     started = time.time()
     model, cfg, meta, device = open_run(args)
     seed = int(cfg["train"]["seed"])
-    if args.random_init:
-        model = random_init_model(cfg, meta, device)
     train, test = datasets_of(cfg)
     check_channels(train, meta)
     lin = cfg["eval"]["linear"]

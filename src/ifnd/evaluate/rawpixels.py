@@ -14,9 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..augment import to_input
-from ..cliargs import add_config_arguments, config_from_args
-from ..runinfo import resolve_device, set_threads
-from .common import datasets_of, write_metrics
+from .common import add_reference_arguments, datasets_of, open_config, write_metrics
 from .knn import knn_accuracy
 from .linear import rows, train_linear_probe
 
@@ -30,16 +28,12 @@ def pixel_features(dataset, image_size: int, batch_size: int = 4096) -> torch.Te
 
 
 def add_arguments(parser) -> None:
-    add_config_arguments(parser)
-    parser.add_argument("--out", required=True, help="metrics file to write (JSON)")
-    parser.add_argument("--device", default=None, help="override train.device (auto|cpu|cuda)")
+    add_reference_arguments(parser)
 
 
 def run(args) -> int:
     started = time.time()
-    cfg = config_from_args(args)
-    device = resolve_device(args.device or cfg["train"]["device"])
-    set_threads(cfg["train"]["threads"])
+    cfg, device = open_config(args)
     train, test = datasets_of(cfg)
     size = cfg["data"]["image_size"]
     ev, lin = cfg["eval"], cfg["eval"]["linear"]

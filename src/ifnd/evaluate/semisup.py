@@ -25,7 +25,7 @@ from ..features import autocast
 from .common import (add_run_arguments, datasets_of, file_sha256, metrics_path, open_run,
                      write_metrics)
 from .linear import (check_channels, classification_metrics, cosine_lambda, crop_flip_config,
-                     progress_bar, random_init_model, rows)
+                     progress_bar, rows)
 from .splits import check_fraction, check_split_against, load_split, make_split
 
 
@@ -116,8 +116,6 @@ def add_arguments(parser) -> None:
                         help="labelled fraction of the training set, in (0, 1] (e.g. 0.01, 0.1)")
     parser.add_argument("--split", default=None,
                         help="split file from `ifnd splits` (default: drawn with the run's train.seed)")
-    parser.add_argument("--random-init", action="store_true",
-                        help="fine-tune the same architecture from a seeded random initialisation")
 
 
 def run(args) -> int:
@@ -125,8 +123,6 @@ def run(args) -> int:
     fraction = check_fraction(args.fraction)
     model, cfg, meta, device = open_run(args)
     seed = int(cfg["train"]["seed"])
-    if args.random_init:
-        model = random_init_model(cfg, meta, device)
     train, test = datasets_of(cfg)
     check_channels(train, meta)
     split_inputs = {}

@@ -14,24 +14,18 @@ import time
 import torch
 from torch import nn
 
-from ..cliargs import add_config_arguments, config_from_args
 from ..models import build_backbone
-from ..runinfo import resolve_device, set_threads
-from .common import datasets_of, write_metrics
+from .common import add_reference_arguments, datasets_of, open_config, write_metrics
 from .semisup import evaluate_classifier, train_classifier
 
 
 def add_arguments(parser) -> None:
-    add_config_arguments(parser)
-    parser.add_argument("--out", required=True, help="metrics file to write (JSON)")
-    parser.add_argument("--device", default=None, help="override train.device (auto|cpu|cuda)")
+    add_reference_arguments(parser)
 
 
 def run(args) -> int:
     started = time.time()
-    cfg = config_from_args(args)
-    device = resolve_device(args.device or cfg["train"]["device"])
-    set_threads(cfg["train"]["threads"])
+    cfg, device = open_config(args)
     train, test = datasets_of(cfg)
     sup, tr = cfg["eval"]["supervised"], cfg["train"]
     seed = int(tr["seed"])
