@@ -96,6 +96,8 @@ def main(argv=None) -> str:
     p.add_argument("--results", type=Path, default=B.DEFAULT_OUT, help="results JSON (default bench/results.json)")
     p.add_argument("--include-quick", action="store_true", help="also use --quick smoke runs")
     p.add_argument("--regenerate", action="store_true", help="rewrite the RESULTS.md beside the JSON")
+    p.add_argument("--readme", type=Path, default=None,
+                   help="also replace the block between the performance markers of this file")
     args = p.parse_args(argv)
     data = B.load_results(args.results)
     if args.regenerate:
@@ -104,7 +106,21 @@ def main(argv=None) -> str:
         print(f"regenerated {md}", file=sys.stderr)
     text = section(data, args.include_quick)
     print(text, end="")
+    if args.readme:
+        replace_block(args.readme, text)
     return text
+
+
+START, END = "<!-- performance:start -->", "<!-- performance:end -->"
+
+
+def replace_block(readme: Path, text: str) -> None:
+    """Put ``text`` between the performance markers of ``readme`` (nothing typed by hand)."""
+    doc = readme.read_text()
+    if START not in doc or END not in doc:
+        sys.exit(f"readme_section: {readme} has no {START} ... {END} block")
+    head, rest = doc.split(START, 1)
+    readme.write_text(head + START + "\n" + text.rstrip("\n") + "\n" + END + rest.split(END, 1)[1])
 
 
 if __name__ == "__main__":

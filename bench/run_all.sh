@@ -7,6 +7,7 @@
 #   QUICK=1 bench/run_all.sh           # smoke check (tiny models, about a minute or two)
 #   OUT=/tmp/r.json NOTE="..." bench/run_all.sh
 #   PYTHON=python bench/run_all.sh     # another interpreter (default: .venv/bin/python)
+#   README=README.md bench/run_all.sh  # also rewrite the README's performance block
 #
 # The GPU benchmark is separate: python bench/gpu.py [--compile] on a CUDA machine.
 set -euo pipefail
@@ -37,5 +38,6 @@ run mfu bench/mfu.py
 run cluster_overhead bench/cluster_overhead.py
 run memory bench/memory.py
 
-"$PY" bench/readme_section.py --results "$OUT" --regenerate ${QUICK:+--include-quick}
+"$PY" bench/readme_section.py --results "$OUT" --regenerate ${QUICK:+--include-quick} \
+    ${README:+--readme "$README"}
 echo "results: $OUT and its RESULTS.md; logs in bench/*.log"
