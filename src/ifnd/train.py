@@ -443,7 +443,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--classes", metavar="N", type=int, default=None,
                         help="train on the first N classes only (Figure 1's class-count sweep); "
                              "data.train_subset is scaled so that each class keeps as many images "
-                             "as in the full run")
+                             "as in the full run (at least one batch in all)")
     parser.add_argument("--out", required=True, help="run folder for model.pt, logs, config and meta")
     parser.add_argument("--state-dir", default=None,
                         help="folder for the resumable state last.pt (default: OUT/state); "
@@ -466,7 +466,9 @@ def apply_variant(cfg: dict, ablation: str | None = None, classes: int | None = 
         subset = cfg["data"]["train_subset"]
         overrides = {"data.classes": list(range(classes))}
         if subset is not None:
-            overrides["data.train_subset"] = max(1, round(subset * classes / full.num_classes))
+            # as many images per class as the full run, but never less than one batch
+            overrides["data.train_subset"] = max(cfg["train"]["batch_size"],
+                                                 round(subset * classes / full.num_classes))
         cfg = apply_overrides(cfg, overrides)
     return validate(cfg)
 

@@ -32,3 +32,8 @@ def test_class_subset_keeps_the_images_per_class():
 def test_bad_variants_are_reported(kwargs, message):
     with pytest.raises(UserError, match=message):
         apply_variant(_cfg(), **kwargs)
+
+
+def test_class_subset_never_drops_below_one_batch():
+    cfg = apply_variant(_cfg(**{"train.batch_size": 256}), classes=2)
+    assert cfg["data"]["train_subset"] == 256  # 200 images per the full run's share, one batch at least
