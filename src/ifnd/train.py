@@ -414,7 +414,7 @@ def pretrain(cfg: dict, out_dir: str | Path, state_dir: str | Path | None = None
         "method": cfg["method"]["name"], "device": device_info(trainer.device), "threads": threads,
         "command": sys.argv, "resumed_from_epoch": resumed_from,
         "final_knn_top1": float(log["knn_top1"].iloc[-1]),
-        "timings": {"session_seconds": round(finished - started, 2),
+        "timings": {"total_seconds": round(finished - started, 2),
                     "train_seconds": round(float(log["epoch_seconds"].sum()), 2),
                     "cluster_seconds": round(float(log["cluster_seconds"].sum()), 2),
                     "monitor_seconds": round(float(log["monitor_seconds"].sum()), 2),

@@ -250,13 +250,23 @@ def _device(meta: dict | None) -> str:
     return str(dev) if dev is not None else "?"
 
 
+def _run_seconds(run) -> float | None:
+    """Wall seconds of a run: meta.json's timings.total_seconds, else the sum of the per-epoch
+    training, clustering and monitoring times in train_log.csv."""
+    value = _get(run.meta, "timings.total_seconds")
+    if isinstance(value, (int, float)):
+        return float(value)
+    df = run.train_log
+    cols = [c for c in ("epoch_seconds", "cluster_seconds", "monitor_seconds") if df is not None and c in df]
+    return float(df[cols].apply(pd.to_numeric, errors="coerce").sum().sum()) if cols else None
+
+
 def section_timings(results: Results) -> list[str]:
     rows, total = [], 0.0
     for group in ("main", "ablation", "classes"):
         for name in results.names(group):
             runs = results.select(group, name)
-            totals = [float(_get(r.meta, "timings.total_seconds")) for r in runs
-                      if isinstance(_get(r.meta, "timings.total_seconds"), (int, float))]
+            totals = [t for t in (_run_seconds(r) for r in runs) if t is not None]
             logs = [r.train_log for r in runs if r.train_log is not None]
 
             def col_mean(col, per_run_sum=False):
@@ -274,7 +284,7 @@ def section_timings(results: Results) -> list[str]:
                          "Epoch (mean)": _seconds(col_mean("epoch_seconds")),
                          "Clustering per run": _seconds(col_mean("cluster_seconds", True)),
                          "Images/s": f"{ips:,.0f}" if np.isfinite(ips) else "–"})
-    lines = ["## Timings", "", "From each run's `meta.json` (timings.total_seconds) and `train_log.csv`:", ""]
+    lines = ["## Timings", "", "From each run's `meta.json` (timings.total_seconds, else the per-epoch times) and `train_log.csv`:", ""]
     lines += [markdown_table(pd.DataFrame(rows)) if rows else "(no runs)", ""]
     ev_rows, ev_total = [], 0.0
     for evaluation in ("knn", "linear", "semisup_1", "semisup_10"):
