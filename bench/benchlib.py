@@ -40,7 +40,7 @@ UNITS = ("images/s = training images per second; each image is a pair of two aug
 # where a script sets otherwise.
 MODELS = {
     "default": {
-        "label": "default CPU model: resnet_small width 16, Fashion-MNIST 28x28 grey padded to 32, batch 512",
+        "label": "default CPU model (config/config.yaml): resnet_small width 16, Fashion-MNIST 28x28 grey, batch 128",
         "overrides": {},
     },
     "resnet18": {
