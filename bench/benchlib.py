@@ -72,6 +72,15 @@ CPU_RUN_DEFAULTS = {"default": (8, 2, 5, 3), "resnet18": (2, 1, 2, 1), "resnet18
 GPU_RUN_DEFAULTS = (50, 5, 3, 3)
 
 
+def parse_models(text: str) -> list[str]:
+    """A comma-separated list of MODELS keys, checked."""
+    models = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise SystemExit(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
+    return models
+
+
 def run_defaults(model: str, device: torch.device, steps=None, warmup=None, repeats=None,
                  breakdown=None) -> tuple[int, int, int, int]:
     """(steps, warmup, repeats, breakdown steps): the given values, else per-model defaults."""

@@ -63,10 +63,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     device = B.resolve_device(args.device)
     threads = B.setup_backend(device, args.threads)
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in models if m not in B.MODELS]
-    if unknown:
-        raise SystemExit(f"unknown model(s) {unknown}; choose from {sorted(B.MODELS)}")
+    models = B.parse_models(args.models)
     settings = {"models": models, "threads": threads, "quick": args.quick,
                 "sets": args.set, "device": str(device), "count_batch": args.count_batch}
     entry = B.new_entry("mfu", __file__, argv, device, settings, args.note)

@@ -61,10 +61,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     device = B.resolve_device(args.device)
     threads = B.setup_backend(device, args.threads)
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in models if m not in B.MODELS]
-    if unknown:
-        raise SystemExit(f"unknown model(s) {unknown}; choose from {sorted(B.MODELS)}")
+    models = B.parse_models(args.models)
     impls = ["ours", "peer"] if args.impl == "both" else [args.impl]
     if "peer" in impls:
         try:
