@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .cliargs import add_config_arguments, config_from_args
 from .data import load_dataset
-from .errors import UserError
+from .train import require_one_batch
 
 
 def add_arguments(parser) -> None:
@@ -25,8 +25,6 @@ def run(args) -> int:
         test = load_dataset(cfg["data"], "test")
         summary += (f"; data ok: {len(train)} training and {len(test)} test images, "
                     f"{train.num_classes} classes")
-        if len(train) < cfg["train"]["batch_size"]:
-            raise UserError(f"train.batch_size {cfg['train']['batch_size']} exceeds the "
-                            f"{len(train)} training images")
+        require_one_batch(cfg["train"], len(train))
     print(summary)
     return 0

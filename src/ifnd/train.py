@@ -26,17 +26,16 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
-from .augment import BatchedSimCLRAugment, to_input
+from .augment import BatchedSimCLRAugment
 from .cliargs import add_config_arguments, config_from_args
 from .config import apply_overrides, dump_config, flatten, validate
 from .fileio import atomic_output, atomic_write_text
 from .data import ArrayDataset, balanced_subset, load_dataset
 from .errors import UserError
 from .evaluate.knn import knn_accuracy
-from .features import autocast, extract_features
+from .features import autocast, embed_both, extract_features
 from .fnd import FNCounter, build_detector
 from .losses import combine_levels, ifnd_loss
 from .models import build_model
@@ -131,6 +130,13 @@ def _write_csv(rows: list[dict], columns: list[str], path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- the trainer
+def require_one_batch(train_cfg: dict, n_images: int) -> None:
+    """Every epoch drops the last partial batch, so at least one full batch must exist."""
+    if n_images < train_cfg["batch_size"]:
+        raise UserError(f"train.batch_size {train_cfg['batch_size']} exceeds the "
+                        f"{n_images} training images")
+
+
 def monitor_subset(test_set, size: int | None, seed: int):
     """A fixed class-balanced part of the test set for the online kNN monitor (cheap every epoch;
     the final evaluation `ifnd knn` uses the whole test set)."""
@@ -151,9 +157,7 @@ class Pretrainer:
         self.train_set = load_dataset(cfg["data"], "train")
         self.test_set = load_dataset(cfg["data"], "test")
         self.monitor_set = monitor_subset(self.test_set, tcfg["knn_monitor_images"], tcfg["seed"])
-        if len(self.train_set) < tcfg["batch_size"]:
-            raise UserError(f"train.batch_size {tcfg['batch_size']} exceeds the "
-                            f"{len(self.train_set)} training images")
+        require_one_batch(tcfg, len(self.train_set))
         self.size = cfg["data"]["image_size"]
         torch.manual_seed(tcfg["seed"])
         self.model = build_model(cfg, self.train_set.channels).to(self.device)
@@ -173,6 +177,9 @@ class Pretrainer:
         if self.in_memory:
             # The whole dataset lives on the training device as uint8 (airbench style).
             self.images = self.train_set.images.to(self.device)
+        # the embedding pass reads the device copy too (no per-epoch host-to-device transfer)
+        self.embed_set = (ArrayDataset(self.images, self.train_set.labels, self.train_set.num_classes,
+                                       self.train_set.name) if self.in_memory else self.train_set)
         self.step_fn = self._step
         if tcfg["compile"]:
             self.step_fn = torch.compile(self._step)
@@ -227,27 +234,12 @@ class Pretrainer:
                 yield x, idx.to(self.device)
 
     # ---- embedding pass ----------------------------------------------------------------
-    @torch.no_grad()
     def embed_train(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(backbone features, projections) of every training image, both L2-normalised."""
-        self.model.eval()
-        feats, projs = [], []
-        bs = self.cfg["fnd"]["embed_batch_size"]
-        n = len(self.train_set)
-        for s in range(0, n, bs):
-            idx = torch.arange(s, min(s + bs, n))
-            images = self.images[idx.to(self.device)] if self.in_memory else \
-                self.train_set.load_uint8(idx).to(self.device)
-            x = to_input(images, self.size)
-            if self.cfg["train"]["channels_last"]:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with autocast(self.device, self.cfg["train"]["precision"]):
-                h = self.model.backbone(x)
-                p = self.model.head(h)
-            feats.append(F.normalize(h.float(), dim=1))
-            projs.append(F.normalize(p.float(), dim=1))
-        self.model.train()
-        return torch.cat(feats), torch.cat(projs)
+        return embed_both(self.model, self.embed_set, self.size, self.device,
+                          batch_size=self.cfg["fnd"]["embed_batch_size"],
+                          precision=self.cfg["train"]["precision"],
+                          channels_last=self.cfg["train"]["channels_last"])
 
     @torch.no_grad()
     def knn_monitor(self, bank: torch.Tensor) -> float:
