@@ -604,7 +604,7 @@ def append_entry(path: Path, entry: dict, markdown: bool = True) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     entry = dict(entry)
     entry["machine"] = dict(entry.get("machine", {}))
-    entry["machine"]["loadavg_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    entry["machine"].setdefault("loadavg_at_end", [round(v, 2) for v in os.getloadavg()])
     # Lock the folder (no lock file left behind) while reading, appending and replacing.
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
@@ -835,3 +835,24 @@ def render_markdown(data: dict, json_name: str = "results.json") -> str:
                      f"{m.get('loadavg_at_start', ['?'])[0]}{' (busy)' if m.get('busy') else ''} | "
                      f"{e.get('note') or ''} | `{e.get('command')}` |")
     return "\n".join(lines) + "\n"
+
+
+def merge_main(argv=None) -> None:
+    """`python bench/benchlib.py merge SRC [--out bench/results.json]`: append the entries of a
+    results file written elsewhere (e.g. by bench/gpu_check.sh on a GPU machine)."""
+    import argparse
+    p = argparse.ArgumentParser(prog="benchlib.py merge", description=merge_main.__doc__)
+    p.add_argument("src", type=Path)
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = p.parse_args(argv)
+    entries = load_results(args.src)["entries"]
+    md = None
+    for i, e in enumerate(entries):
+        md = append_entry(args.out, e, markdown=i == len(entries) - 1)
+    print(f"merged {len(entries)} entries from {args.src} into {args.out}" + (f" and {md}" if md else ""))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] != "merge":
+        raise SystemExit("usage: python bench/benchlib.py merge SRC [--out FILE]")
+    merge_main(sys.argv[2:])

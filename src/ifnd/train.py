@@ -180,9 +180,11 @@ class Pretrainer:
         # the embedding pass reads the device copy too (no per-epoch host-to-device transfer)
         self.embed_set = (ArrayDataset(self.images, self.train_set.labels, self.train_set.num_classes,
                                        self.train_set.name) if self.in_memory else self.train_set)
+        # torch.compile covers the forward pass and the loss (and so, through AOTAutograd, their
+        # backward); the optimiser step stays eager: compiled, it would recompile whenever the
+        # scheduled learning rate (a Python float) changes.
+        self.forward_loss = torch.compile(self._forward_loss) if tcfg["compile"] else self._forward_loss
         self.step_fn = self._step
-        if tcfg["compile"]:
-            self.step_fn = torch.compile(self._step)
         self.epoch = 0
         self.train_rows: list[dict] = []
         self.fn_rows: list[dict] = []
@@ -199,7 +201,7 @@ class Pretrainer:
         return loss, masks
 
     def _step(self, x: torch.Tensor, indexes: torch.Tensor):
-        loss, masks = self._forward_loss(x, indexes)
+        loss, masks = self.forward_loss(x, indexes)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

@@ -81,7 +81,8 @@ def batch_fn_counts(fn_mask: Tensor | None, indexes: Tensor, true_labels: Tensor
     else:
         det = fn_mask.to(device=dev, dtype=torch.bool) & other
     return {
-        "anchors": torch.tensor(n, dtype=torch.int64, device=dev),
+        # torch.full launches a fill; torch.tensor(n, device=cuda) would copy from the host (a sync)
+        "anchors": torch.full((), n, dtype=torch.int64, device=dev),
         "detected": det.sum(),
         "correct": (det & same).sum(),
         "true_negatives_same_class": same.sum(),
