@@ -521,14 +521,48 @@ def _version(name: str) -> str | None:
         return None
 
 
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs from /proc/stat (Linux), or None."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def other_cpu_use(interval: float = 1.0) -> float | None:
+    """Cores kept busy by *other* processes over the next ``interval`` seconds, measured now
+    (while this process sleeps), from /proc/stat; None where /proc/stat is missing. Unlike the
+    load average, this does not lag: a benchmark script that has just ended does not count."""
+    a = _cpu_times()
+    if a is None:
+        return None
+    time.sleep(interval)
+    b = _cpu_times()
+    total = b[1] - a[1]
+    return (os.cpu_count() or 1) * (b[0] - a[0]) / total if total > 0 else 0.0
+
+
+def busy_now() -> tuple[bool, float | None]:
+    """(busy, cores used by others): busy when others keep more than half the cores busy
+    (falls back to the one-minute load average without /proc/stat)."""
+    cores = os.cpu_count() or 1
+    used = other_cpu_use()
+    if used is None:
+        return os.getloadavg()[0] > 0.5 * cores, None
+    return used > 0.5 * cores, round(used, 2)
+
+
 def machine_info(device: torch.device) -> dict:
+    busy, others = busy_now()
     info = {
         "cpu_model": cpu_model(), "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__, "torchvision": _version("torchvision"),
         "lightly": _version("lightly"), "faiss": _version("faiss-cpu"),
         "python": platform.python_version(), "device": str(device),
         "loadavg_at_start": [round(v, 2) for v in os.getloadavg()],
-        "busy": os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1),
+        "busy": busy, "other_cores_busy_at_start": others,
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
@@ -547,21 +581,23 @@ def command_line(script: str, argv: list[str] | None) -> str:
     return shlex.join(["python", rel, *args])
 
 
-def warn_if_busy(log=print) -> float:
+def warn_if_busy(machine: dict, log=print) -> None:
     """Warn when other processes load the CPU: timings then mean little (and OpenMP thread
     pools with more threads than free cores slow down far more than proportionally)."""
-    load, cores = os.getloadavg()[0], os.cpu_count() or 1
-    if load > 0.5 * cores:
-        log(f"WARNING: load average {load:.1f} on {cores} cores: the machine is busy, timings will be "
-            f"unreliable (run on a quiet machine; --threads 1 suffers least from contention)")
-    return load
+    if machine.get("busy"):
+        used = machine.get("other_cores_busy_at_start")
+        what = (f"other processes keep {used:.1f} of {os.cpu_count()} cores busy" if used is not None
+                else f"load average {machine['loadavg_at_start'][0]:.1f} on {os.cpu_count()} cores")
+        log(f"WARNING: {what}: the machine is busy, timings will be unreliable "
+            f"(run on a quiet machine; --threads 1 suffers least from contention)")
 
 
 def new_entry(benchmark: str, script: str, argv, device: torch.device, settings: dict,
               note: str | None = None) -> dict:
-    warn_if_busy()
+    machine = machine_info(device)
+    warn_if_busy(machine)
     return {"benchmark": benchmark, "date": now_utc(), "command": command_line(script, argv),
-            "machine": machine_info(device), "settings": settings, "note": note, "results": {}}
+            "machine": machine, "settings": settings, "note": note, "results": {}}
 
 
 # --------------------------------------------------------------------------- results file
