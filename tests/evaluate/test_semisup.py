@@ -82,3 +82,7 @@ def test_supervised_and_rawpixels(tmp_path, config_path, tiny_overrides):
     r = json.loads(raw.read_text())
     # the synthetic classes differ in colour: raw pixels separate them well above chance (10%)
     assert r["knn_top1"] > 0.3 and r["linear_top1"] > 0.3 and r["dim"] == 3 * 16 * 16
+    # the semi-supervised floor: the probe on the pixels of each fraction's labelled rows only
+    fractions = json.loads(raw.read_text())["inputs"]["config"]["eval"]["semisup"]["fractions"]
+    for f in fractions:
+        assert 0.0 <= r[f"semisup_{round(100 * f, 6):g}_linear_top1"] <= 1.0

@@ -113,6 +113,7 @@ def test_tables_command_writes_csv_and_md(results_dir, tmp_path):
     t2 = (out / "table2_semisup.md").read_text()
     assert "| SimCLR | 2 | 51.00 ± 1.41 | 61.00 ± 1.41 | – |" in t2
     assert "Random init, fine-tuned | 1 | – | 60.00 |" in t2
+    assert "Raw pixels, linear on the labelled images | 1 | – | 70.20 |" in t2
 
 
 def test_tables_without_references_or_sweep(results_dir, tmp_path):

@@ -4,6 +4,10 @@ The un-augmented model inputs (padded/resized to ``data.image_size`` and normali
 flattened. kNN: L2-normalised pixel vectors, the training set as the bank, ``eval.knn_k``
 neighbours and temperature ``eval.knn_t``. Linear: the same probe as ``ifnd linear`` on the
 standardised pixels with the ``eval.linear`` settings, seeded by ``train.seed``.
+
+Semi-supervised floor: for every fraction of ``eval.semisup.fractions``, the same linear probe
+trained on the pixels of only the labelled rows that ``ifnd semisup`` fine-tunes on (the
+class-balanced split drawn with ``train.seed``), as ``semisup_<percent>_linear_top1``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from ..augment import to_input
 from .common import add_reference_arguments, datasets_of, open_config, write_metrics
 from .knn import knn_accuracy
 from .linear import rows, train_linear_probe
+from .semisup import percent_name
+from .splits import make_split
 
 
 def pixel_features(dataset, image_size: int, batch_size: int = 4096) -> torch.Tensor:
@@ -48,6 +54,15 @@ def run(args) -> int:
                                 device=device, progress=bool(cfg["train"].get("progress", True)),
                                 desc="linear on pixels")
     metrics = {"knn_top1": knn["top1"], "linear_top1": linear["top1"]}
+    for fraction in ev["semisup"]["fractions"]:
+        labelled = torch.from_numpy(make_split(train.labels.numpy(), fraction, int(cfg["train"]["seed"])))
+        few = train_linear_probe(train_x[labelled.to(device)], train.labels[labelled], test_x, test.labels,
+                                 train.num_classes, epochs=lin["epochs"], lr=lin["lr"],
+                                 batch_size=lin["batch_size"], weight_decay=lin["weight_decay"],
+                                 seed=int(cfg["train"]["seed"]), device=device,
+                                 progress=bool(cfg["train"].get("progress", True)),
+                                 desc=f"linear on pixels, {100 * fraction:g}% labels")
+        metrics[f"semisup_{percent_name(fraction)}_linear_top1"] = few["top1"]
     if "top5" in knn:
         metrics.update(knn_top5=knn["top5"], linear_top5=linear["top5"])
     metrics.update(knn_k=ev["knn_k"], knn_t=ev["knn_t"], linear_epochs=lin["epochs"],

@@ -306,7 +306,10 @@ class Results:
         if path.is_file():
             record = read_json(path)
             raw = {"knn": _fraction(record, "knn_top1", path, False),
-                   "linear": _fraction(record, "linear_top1", path, False)}
+                   "linear": _fraction(record, "linear_top1", path, False),
+                   # the linear probe on the pixels of the semi-supervised labelled rows only
+                   "semisup_1": _fraction(record, "semisup_1_linear_top1", path, False),
+                   "semisup_10": _fraction(record, "semisup_10_linear_top1", path, False)}
             if raw["knn"] is None and raw["linear"] is None:
                 raise UserError(f"{path}: holds neither 'knn_top1' nor 'linear_top1'")
             out["rawpixels"] = raw
