@@ -40,7 +40,7 @@ UNITS = ("images/s = training images per second; each image is a pair of two aug
 # where a script sets otherwise.
 MODELS = {
     "default": {
-        "label": "default CPU model (config/config.yaml): resnet_small width 16, Fashion-MNIST 28x28 grey, batch 128",
+        "label": "default CPU model (config/config.yaml): resnet_small width 16, Fashion-MNIST 28x28 grey, batch 256",
         "overrides": {},
     },
     "resnet18": {
