@@ -39,3 +39,20 @@ def test_bad_config_override(tmp_path, capsys, config_path):
     assert main(["rawpixels", "--config", str(config_path), "--set", "data.nope=1",
                  "--out", str(tmp_path / "r.json")]) == 2
     _one_error_line(capsys, "unknown config key")
+
+
+def test_set_without_config_changes_the_run_eval_settings(make_run, tmp_path, capsys):
+    """`--set eval.*` alone overrides the run's stored eval section (it used to be ignored
+    without --config); a pretraining key is refused with one line and nothing written."""
+    import json
+
+    run = make_run()
+    out = tmp_path / "knn.json"
+    assert main(["knn", str(run), "--set", "eval.knn_k=3", "--set", "train.progress=false",
+                 "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["k"] == 3
+    capsys.readouterr()
+    bad = tmp_path / "bad.json"
+    assert main(["knn", str(run), "--set", "model.width=8", "--out", str(bad)]) == 2
+    _one_error_line(capsys, "model.width", "eval.*")
+    assert not bad.exists()

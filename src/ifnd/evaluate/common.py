@@ -9,8 +9,9 @@ from pathlib import Path
 import torch
 
 from ..cliargs import add_config_arguments, config_from_args
-from ..config import load_config
+from ..config import apply_overrides, load_config, parse_override, validate
 from ..data import load_dataset
+from ..errors import UserError
 from ..models import build_model, load_pretrained
 from ..runinfo import code_version, package_versions, resolve_device, set_threads, write_json
 
@@ -37,15 +38,34 @@ def add_run_arguments(parser, default_name: str) -> None:
                              "files instead of the run's stored config, so that changing them "
                              "does not mean pretraining again")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="set",
-                        help="override one config value of --config (repeatable)")
+                        help="override one eval.* value of --config, or of the run's stored config "
+                             "without --config (repeatable)")
+
+
+# What an evaluation may change in a run's stored config; everything else describes how the
+# encoder was pretrained.
+EVALUATION_KEYS = ("eval.", "train.progress", "train.threads", "train.device")
+
+
+def evaluation_overrides(items: list[str]) -> list[str]:
+    """``--set`` items for an evaluation; a pretraining setting is refused (one error line)."""
+    for item in items:
+        key = parse_override(item)[0]
+        if not key.startswith(EVALUATION_KEYS):
+            raise UserError(f"--set {key}: an evaluation can change only eval.*, train.progress, "
+                            "train.threads and train.device; the rest comes from the pretraining run")
+    return items
 
 
 def open_run(args):
     """(model, run config, checkpoint meta, device) for an evaluation command; with
     ``--random-init`` the model is the run's architecture at a seeded random initialisation."""
     model, cfg, meta = load_pretrained(args.run_dir)
+    sets = evaluation_overrides(getattr(args, "set", None) or [])
     if getattr(args, "config", None):
-        cfg = {**cfg, "eval": config_from_args(args)["eval"]}
+        cfg = {**cfg, "eval": config_from_args(args)["eval"]}  # --config files + --set eval.*
+    if sets:
+        cfg = validate(apply_overrides(cfg, sets))
     device = resolve_device(args.device or cfg["train"]["device"])
     set_threads(cfg["train"]["threads"])
     if getattr(args, "random_init", False):
