@@ -43,6 +43,11 @@ def test_report_contents(results_dir, config_file):
     # the automatic reading is computed from the data
     assert "IFND − SimCLR linear top-1: +2.50 points, 95% CI [-3.85, +8.85] over 2 seeds" in text
     assert "IFND recovers 26% of that gain" in text                    # 2.5 / 9.5
+    # the baseline against its floors: mean 71.0, CI 71 +- t(0.975, 1) * 1.0 = 71 +- 12.71
+    assert ("SimCLR baseline linear top-1: 71.00 (95% CI [58.29, 83.71], 2 seeds) against the floors "
+            "raw pixels 78.00 (-7.00) and random init 65.00 (+6.00); not clearly above every floor") in text
+    assert "SimCLR baseline 10%-label top-1: 61.00 (95% CI [48.29, 73.71], 2 seeds) against the floors " \
+           "raw pixels 70.20 (-9.20) and random init 60.00 (+1.00)" in text
     # what was run, method choices, what was cut, timings
     given = load_config(config_file)  # the given config's values are reported beside the runs'
     assert f"| Pretraining epochs | 3 | {given['train']['epochs']} | differs |" in text

@@ -310,6 +310,35 @@ def _ci_sentence(label: str, d, unit: str = "points") -> str:
             f"over {d.n} seeds; {verdict}.")
 
 
+def _floor_sentences(results: Results, labels: dict) -> list[str]:
+    """The SimCLR baseline against the two floors of every evaluation: raw pixels and the same
+    encoder at random initialisation (frozen, or fine-tuned for the label fractions)."""
+    refs = results.references
+    raw, rnd = refs["rawpixels"] or {}, refs["random_init"]
+    out = []
+    for evaluation, label in labels.items():
+        base = summarise(results.metric("main", "simclr", evaluation))
+        floors = [(name, value) for name, value in
+                  (("raw pixels", raw.get(evaluation)), ("random init", (rnd.get(evaluation) or {}).get("top1")))
+                  if value is not None]
+        if not base.n or not floors:
+            continue
+        text = (f"SimCLR baseline {label}: {100 * base.mean:.2f}"
+                + (f" (95% CI [{100 * base.ci_low:.2f}, {100 * base.ci_high:.2f}], {base.n} seeds)" if base.n > 1 else
+                   " (one seed)")
+                + " against the floors " + " and ".join(f"{name} {100 * v:.2f} ({100 * (base.mean - v):+.2f})"
+                                                        for name, v in floors))
+        top = max(v for _, v in floors)
+        if base.n > 1:
+            verdict = ("above every floor: the lower end of its interval exceeds the highest floor" if base.ci_low > top
+                       else "not clearly above every floor: its interval reaches the highest floor")
+            text += f"; {verdict}."
+        else:
+            text += "."
+        out.append(text)
+    return out
+
+
 def section_reading(results: Results) -> list[str]:
     out = []
     labels = {"linear": "linear top-1", "knn": "kNN top-1", "semisup_1": "1%-label top-1",
@@ -329,6 +358,7 @@ def section_reading(results: Results) -> list[str]:
         if gi.n and go.n and go.mean > 0:
             out.append(f"Oracle removal of the true false negatives gains {100 * go.mean:.2f} points of linear "
                        f"top-1 over SimCLR; IFND recovers {100 * gi.mean / go.mean:.0f}% of that gain.")
+    out += _floor_sentences(results, labels)
     fn = {c: summarise(results.final_batch_stat("main", "ifnd", c))
           for c in ("fn_per_anchor", "fn_precision", "fn_recall", "true_fn_per_anchor")}
     if fn["fn_per_anchor"].n:
