@@ -726,6 +726,18 @@ def _render_throughput(e: dict) -> list[str]:
         ratio = r.get("median_ratio")
         out.append(f"| {r.get('label', key)} | {r.get('batch_size')} | {r.get('steps')} x {r.get('repeats')} | "
                    f"{ours} | {peer} | {_fmt(ratio, 2) + 'x' if ratio else 'n/a'} |")
+    compiled = [(key, r) for key, r in e["results"].items() if r.get("ours-compiled")]
+    if compiled:
+        out += ["", "With `train.compile: true` (torch.compile of forward and loss; compilation in the untimed "
+                "pre-warm steps), in the same alternation:", "",
+                "| model | ours-compiled: images/s per run | median ours-compiled/peer | median ours-compiled/ours |",
+                "|---|---|---|---|"]
+        for key, r in compiled:
+            def ratio_text(name):
+                v = r.get(name)
+                return _fmt(v, 2) + "x" if v else "n/a"
+            out.append(f"| {r.get('label', key)} | {', '.join(_fmt(v, 0) for v in r['ours-compiled'])} | "
+                       f"{ratio_text('compiled_over_peer_median_ratio')} | {ratio_text('compiled_over_ours_median_ratio')} |")
     bd = [(k, r["breakdown"]) for k, r in e["results"].items() if r.get("breakdown")]
     if bd:
         out += ["", "Per-step breakdown (median ms, device synchronised after each part):", ""]

@@ -54,6 +54,9 @@ def section(data: dict, include_quick: bool = False, results_link: str = "bench/
             if r.get("peer_median"):
                 s += (f" vs {B._fmt(r.get('peer_median'), 0)} for lightly "
                       f"(median ratio {B._fmt(r.get('median_ratio'), 2)}x)")
+            if r.get("compiled_over_peer_median_ratio"):
+                s += (f"; with train.compile {B._fmt(r.get('ours-compiled_median'), 0)} images/s "
+                      f"({B._fmt(r.get('compiled_over_peer_median_ratio'), 2)}x lightly)")
             parts.append(s)
         lines.append("- Training step (augmentation, forward, backward, SGD), same model, batch and "
                      "bf16 autocast as the peer: " + "; ".join(parts) + ".")

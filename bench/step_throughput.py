@@ -17,6 +17,11 @@ bench/results.json (regenerating bench/RESULTS.md).
     python bench/step_throughput.py                      # default CPU model and ResNet-18
     python bench/step_throughput.py --models default --steps 10 --repeats 5
     python bench/step_throughput.py --quick --impl ours --out /tmp/r.json   # smoke check
+    python bench/step_throughput.py --compile            # + ours with train.compile=true
+
+`--compile` adds a third implementation to the alternation, ours under torch.compile (forward
+and loss compiled by inductor; on a CPU this needs a C++ compiler). Compilation happens in the
+untimed pre-warm steps and is reported separately as it is paid once per run of `ifnd pretrain`.
 
 images/s = training images per second; each image is a pair of two augmented views.
 """
@@ -24,7 +29,9 @@ images/s = training images per second; each image is a pair of two augmented vie
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,6 +43,7 @@ def parse_args(argv):
     p.add_argument("--models", default="default,resnet18",
                    help=f"comma-separated, from {sorted(B.MODELS)} (default: default,resnet18)")
     p.add_argument("--impl", choices=["both", "ours", "peer"], default="both")
+    p.add_argument("--compile", action="store_true", help="also time ours with train.compile=true")
     p.add_argument("--steps", type=int, default=None, help="timed steps per run (default: per model)")
     p.add_argument("--warmup", type=int, default=None, help="untimed warm-up steps per run")
     p.add_argument("--repeats", type=int, default=None, help="runs per implementation, alternating "
@@ -63,6 +71,8 @@ def main(argv=None) -> dict:
     threads = B.setup_backend(device, args.threads)
     models = B.parse_models(args.models)
     impls = ["ours", "peer"] if args.impl == "both" else [args.impl]
+    if args.compile:
+        impls.append("ours-compiled")
     if "peer" in impls:
         try:
             import lightly  # noqa: F401
@@ -88,23 +98,35 @@ def main(argv=None) -> dict:
             runners.append(B.OursRunner(cfg, device))
         if "peer" in impls:
             runners.append(B.PeerRunner(cfg, device, args.workers))
-        ips = B.ab_measure(runners, steps, warmup, repeats, device)
+        if args.compile:
+            ccfg = B.load_bench_config(key, extra={"train.compile": True}, sets=args.set)
+            runners.append(B.OursRunner(ccfg, device, name="ours-compiled"))
+        t0 = time.perf_counter()
+        ips = B.ab_measure(runners, steps, warmup, repeats, device, prewarm=2 if args.compile else 1)
+        measure_seconds = time.perf_counter() - t0
         res = {"label": B.MODELS[key]["label"], "batch_size": bs, "steps": steps, "warmup": warmup,
                "repeats": repeats,
                "precision": cfg["train"]["precision"], **ips}
-        if len(runners) == 2:
+        for name in impls:
+            res[f"{name}_median"] = round(statistics.median(ips[name]), 2)
+        if "ours" in ips and "peer" in ips:
             res.update(B.summarise_ab(ips, "ours", "peer"))
-        else:
-            import statistics
-            res[f"{impls[0]}_median"] = round(statistics.median(ips[impls[0]]), 2)
+        if "ours-compiled" in ips:
+            res["measure_seconds_incl_compile"] = round(measure_seconds, 1)
+            for other in ("peer", "ours"):
+                if other in ips:
+                    res[f"compiled_over_{other}_median_ratio"] = B.summarise_ab(ips, "ours-compiled", other)["median_ratio"]
         if n_breakdown > 0:
-            res["breakdown"] = {r.name: r.breakdown(n_breakdown) for r in runners}
+            res["breakdown"] = {r.name: r.breakdown(n_breakdown) for r in runners if r.name != "ours-compiled"}
         for r in runners:
             r.close()
         entry["results"][key] = res
         line = "  median images/s: " + ", ".join(f"{n} {res.get(n + '_median', 0):.1f}" for n in impls)
         if "median_ratio" in res:
             line += f"; median ratio ours/peer {res['median_ratio']:.2f}x (per run {res['per_run_ratio']})"
+        for other in ("peer", "ours"):
+            if f"compiled_over_{other}_median_ratio" in res:
+                line += f"; ours-compiled/{other} {res[f'compiled_over_{other}_median_ratio']:.2f}x"
         print(line)
         if "breakdown" in res:
             print("  breakdown (median ms per step, synced): " +
