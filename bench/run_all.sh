@@ -8,6 +8,7 @@
 #   OUT=/tmp/r.json NOTE="..." bench/run_all.sh
 #   PYTHON=python bench/run_all.sh     # another interpreter (default: .venv/bin/python)
 #   README=README.md bench/run_all.sh  # also rewrite the README's performance block
+#   COMPILE=1 bench/run_all.sh         # step_throughput also times ours under torch.compile
 #
 # The GPU benchmark is separate: python bench/gpu.py [--compile] on a CUDA machine.
 set -euo pipefail
@@ -33,7 +34,9 @@ run() {  # name, script, args...
     "$PY" "$@" "${args[@]}" 2>&1 | tee "bench/$name.log"  # bench/*.log is git-ignored
 }
 
-run step_throughput bench/step_throughput.py "${peer[@]}"
+compile=()
+[ -n "${COMPILE:-}" ] && compile=(--compile)
+run step_throughput bench/step_throughput.py "${peer[@]}" "${compile[@]}"
 run mfu bench/mfu.py
 run cluster_overhead bench/cluster_overhead.py
 run memory bench/memory.py
