@@ -88,7 +88,10 @@ def section(data: dict, include_quick: bool = False, results_link: str = "bench/
         r = e["results"]
         parts = [f"{k} {B._fmt(v.get('median'), 0)} images/s (MFU {B._fmt(v.get('mfu_percent'), 1)}%)"
                  for k, v in r.get("impls", {}).items()]
-        lines.append(f"- GPU ({r.get('card')}, ResNet-18 CIFAR stem, batch {r.get('batch_size')}): " + ", ".join(parts) + ".")
+        ratios = "; median ratios " + ", ".join(f"{k} {B._fmt(v, 2)}x" for k, v in r["ratios"].items()) \
+            if r.get("ratios") else ""
+        lines.append(f"- GPU ({r.get('card')}, ResNet-18 CIFAR stem, batch {r.get('batch_size')}, "
+                     f"{e['date'][:10]}): " + ", ".join(parts) + ratios + ".")
     else:
         lines.append("- GPU: still to be measured (`python bench/gpu.py` on a CUDA machine).")
     return "\n".join(lines) + "\n"
