@@ -19,7 +19,7 @@ def test_ablation_applies_its_overrides_to_an_ifnd_run():
 
 
 def test_class_subset_keeps_the_images_per_class():
-    cfg = apply_variant(_cfg(), classes=2)
+    cfg = apply_variant(_cfg(**{"train.batch_size": 64}), classes=2)
     assert cfg["data"]["classes"] == [0, 1]
     assert cfg["data"]["train_subset"] == 200  # 1000 images over 10 classes -> 100 per class
 
