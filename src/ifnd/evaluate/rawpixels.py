@@ -48,20 +48,21 @@ def run(args) -> int:
     knn = knn_accuracy(F.normalize(train_x, dim=1), train.labels.to(device),
                        F.normalize(test_x, dim=1), test.labels.to(device), train.num_classes,
                        ev["knn_k"], ev["knn_t"])
-    linear = train_linear_probe(train_x, train.labels, test_x, test.labels, train.num_classes,
-                                epochs=lin["epochs"], lr=lin["lr"], batch_size=lin["batch_size"],
-                                weight_decay=lin["weight_decay"], seed=int(cfg["train"]["seed"]),
-                                device=device, progress=bool(cfg["train"].get("progress", True)),
-                                desc="linear on pixels")
+    seed = int(cfg["train"]["seed"])
+
+    def probe(labelled: torch.Tensor | None, desc: str) -> dict:
+        """The linear probe on the pixels of the rows ``labelled`` (None: every training image)."""
+        x, y = (train_x, train.labels) if labelled is None else (train_x[labelled.to(device)], train.labels[labelled])
+        return train_linear_probe(x, y, test_x, test.labels, train.num_classes, epochs=lin["epochs"],
+                                  lr=lin["lr"], batch_size=lin["batch_size"], weight_decay=lin["weight_decay"],
+                                  seed=seed, device=device, progress=bool(cfg["train"].get("progress", True)),
+                                  desc=desc)
+
+    linear = probe(None, "linear on pixels")
     metrics = {"knn_top1": knn["top1"], "linear_top1": linear["top1"]}
     for fraction in ev["semisup"]["fractions"]:
-        labelled = torch.from_numpy(make_split(train.labels.numpy(), fraction, int(cfg["train"]["seed"])))
-        few = train_linear_probe(train_x[labelled.to(device)], train.labels[labelled], test_x, test.labels,
-                                 train.num_classes, epochs=lin["epochs"], lr=lin["lr"],
-                                 batch_size=lin["batch_size"], weight_decay=lin["weight_decay"],
-                                 seed=int(cfg["train"]["seed"]), device=device,
-                                 progress=bool(cfg["train"].get("progress", True)),
-                                 desc=f"linear on pixels, {100 * fraction:g}% labels")
+        labelled = torch.from_numpy(make_split(train.labels.numpy(), fraction, seed))
+        few = probe(labelled, f"linear on pixels, {100 * fraction:g}% labels")
         metrics[f"semisup_{percent_name(fraction)}_linear_top1"] = few["top1"]
     if "top5" in knn:
         metrics.update(knn_top5=knn["top5"], linear_top5=linear["top5"])
