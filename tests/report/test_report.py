@@ -45,9 +45,12 @@ def test_report_contents(results_dir, config_file):
     assert "IFND recovers 26% of that gain" in text                    # 2.5 / 9.5
     # the baseline against its floors: mean 71.0, CI 71 +- t(0.975, 1) * 1.0 = 71 +- 12.71
     assert ("SimCLR baseline linear top-1: 71.00 (95% CI [58.29, 83.71], 2 seeds) against the floors "
-            "raw pixels 78.00 (-7.00) and random init 65.00 (+6.00); not clearly above every floor") in text
+            "raw pixels 78.00 (-7.00) and random init 64.50 (paired difference +6.50, 95% CI [-12.56, +25.56] "
+            "over 2 seeds); not clearly above every floor") in text
+    # paired over seeds the 10%-label baseline clears random init, though its own interval spans it
     assert "SimCLR baseline 10%-label top-1: 61.00 (95% CI [48.29, 73.71], 2 seeds) against the floors " \
-           "raw pixels 70.20 (-9.20) and random init 60.00 (+1.00)" in text
+           "raw pixels 70.20 (-9.20) and random init 59.50 (paired difference +1.50, 95% CI [+1.50, +1.50] " \
+           "over 2 seeds); not clearly above every floor" in text
     # what was run, method choices, what was cut, timings
     given = load_config(config_file)  # the given config's values are reported beside the runs'
     assert f"| Pretraining epochs | 3 | {given['train']['epochs']} | differs |" in text
@@ -58,6 +61,16 @@ def test_report_contents(results_dir, config_file):
     # missing optional files are listed, not fatal
     assert "`linear.json` missing for: ablation/all_at_once/s0" in text
     assert "Reference values (not produced by this pipeline)" not in text
+
+
+def test_report_floor_verdict_when_both_floors_are_cleared(results_dir, config_file):
+    # a raw-pixel floor below the baseline's interval [48.29, 73.71], and the paired difference to
+    # random init is +1.50 at both seeds: both floors are cleared
+    (results_dir / "reference" / "rawpixels.json").write_text(
+        '{"knn_top1": 0.757, "linear_top1": 0.78, "semisup_10_linear_top1": 0.40}')
+    text = _report(results_dir, config_file)
+    assert ("raw pixels 40.00 (+21.00) and random init 59.50 (paired difference +1.50, 95% CI [+1.50, +1.50] "
+            "over 2 seeds); above every floor: each interval clears its floor.") in text
 
 
 def test_report_shows_reference_values_separately(results_dir, config_file):

@@ -55,7 +55,11 @@ def test_table1_values(results_dir):
     assert df.loc["diff:oracle-simclr", "knn_top1_pct_mean"] == pytest.approx(9.0)
     assert df.loc["ref:supervised", "linear_top1_pct_mean"] == pytest.approx(91.0)
     assert df.loc["ref:rawpixels", "knn_top1_pct_mean"] == pytest.approx(75.7)
-    assert df.loc["ref:random_init", "linear_top1_pct_mean"] == pytest.approx(65.0)
+    assert df.loc["ref:random_init", "linear_top1_pct_mean"] == pytest.approx(64.5)
+    assert df.loc["ref:random_init", "linear_top1_pct_n"] == 2
+    floor = df.loc["diff:simclr-random_init"]               # paired: 70 - 65 and 72 - 64
+    assert floor["linear_top1_pct_mean"] == pytest.approx(6.5)
+    assert floor["linear_top1_pct_ci_low"] == pytest.approx(6.5 - T_975_1 * 1.5)
     assert "linear_top5_pct_mean" not in df.columns      # no top-5 anywhere: column dropped
     md = t.markdown()
     assert "| SimCLR | 2 | 71.00 ± 1.41 | 61.00 ± 1.41 |" in md
@@ -112,7 +116,9 @@ def test_tables_command_writes_csv_and_md(results_dir, tmp_path):
     assert t1.loc[t1["row"] == "ifnd", "linear_top1_pct_mean"].item() == pytest.approx(73.5)  # full precision
     t2 = (out / "table2_semisup.md").read_text()
     assert "| SimCLR | 2 | 51.00 ± 1.41 | 61.00 ± 1.41 | – |" in t2
-    assert "Random init, fine-tuned | 1 | – | 60.00 |" in t2
+    assert "| Random init, fine-tuned | 2 | 45.50 ± 0.71 | 59.50 ± 1.41 | – |" in t2
+    # paired over seeds: 1.5 points at both seeds, so the interval is that point
+    assert "| SimCLR − random init | 2 | +5.50 [-0.85, +11.85] | +1.50 [+1.50, +1.50] | – |" in t2
     assert "Raw pixels, linear on the labelled images | 1 | – | 70.20 |" in t2
 
 

@@ -164,10 +164,16 @@ def split_file(seed, tag):
     return f"results/splits/{config['data']['name']}_f{tag}_s{seed}.json"
 
 
-# The random-initialisation references evaluate an untrained copy of this run's encoder.
-REFERENCE_RUN = "main/{method}/s{seed}".format(
-    method="simclr" if "simclr" in WF["methods"] else WF["methods"][0], seed=WF["seeds"][0]
-)
+# The random-initialisation references evaluate an untrained copy of this method's encoder,
+# once per seed: seed s is initialised with train.seed = s and fine-tuned on split s, so that the
+# comparison with the pretrained encoder of seed s is paired.
+REFERENCE_METHOD = "simclr" if "simclr" in WF["methods"] else WF["methods"][0]
+
+
+def reference_run(seed):
+    return f"main/{REFERENCE_METHOD}/s{seed}"
+
+
 # The untrained encoder is evaluated like the others: kNN, linear, and fine-tuned on every
 # label fraction (the floor of Table 2).
 RANDOM_INIT_EVALS = ["knn", "linear"] + [f"semisup_{tag}" for tag in SEMISUP_FRACTIONS]
@@ -176,7 +182,11 @@ RANDOM_INIT_EVALS = ["knn", "linear"] + [f"semisup_{tag}" for tag in SEMISUP_FRA
 def reference_files():
     return (
         ["results/reference/rawpixels.json"]
-        + [f"results/reference/random_init/{name}.json" for name in RANDOM_INIT_EVALS]
+        + [
+            f"results/reference/random_init/s{s}/{name}.json"
+            for s in WF["seeds"]
+            for name in RANDOM_INIT_EVALS
+        ]
         + [f"results/reference/supervised/s{s}.json" for s in WF["seeds"]]
     )
 

@@ -129,15 +129,15 @@ rule supervised:
 
 rule random_init:
     input:
-        model=f"results/runs/{REFERENCE_RUN}/model.pt",
+        model=lambda w: f"results/runs/{reference_run(w.seed)}/model.pt",
     output:
-        "results/reference/random_init/{evaluation}.json",
+        "results/reference/random_init/s{seed}/{evaluation}.json",
     params:
         cfg=IFND_CONFIG,
         eval_fingerprint=lambda w: fingerprint(["eval"]),
         run_dir=lambda w, input: os.path.dirname(input.model),
     log:
-        "logs/reference/random_init/{evaluation}.log",
+        "logs/reference/random_init/s{seed}/{evaluation}.log",
     threads: 1
     resources:
         mem_mb=4000,
@@ -151,17 +151,17 @@ rule random_init:
 
 rule random_init_semisup:
     input:
-        model=f"results/runs/{REFERENCE_RUN}/model.pt",
-        split=lambda w: split_file(WF["seeds"][0], w.tag),
+        model=lambda w: f"results/runs/{reference_run(w.seed)}/model.pt",
+        split=lambda w: split_file(w.seed, w.tag),
     output:
-        "results/reference/random_init/semisup_{tag}.json",
+        "results/reference/random_init/s{seed}/semisup_{tag}.json",
     params:
         cfg=IFND_CONFIG,
         eval_fingerprint=lambda w: fingerprint(["eval"]),
         run_dir=lambda w, input: os.path.dirname(input.model),
         fraction=lambda w: SEMISUP_FRACTIONS[w.tag],
     log:
-        "logs/reference/random_init/semisup_{tag}.log",
+        "logs/reference/random_init/s{seed}/semisup_{tag}.log",
     threads: 1
     resources:
         mem_mb=4000,

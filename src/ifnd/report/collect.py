@@ -8,7 +8,7 @@ Layout (``results`` is the root folder)::
         config.resolved.yaml  meta.json  train_log.csv  fn_stats.csv
     evals/<the same sub path>/{knn,linear,semisup_1,semisup_10}.json
     reference/rawpixels.json
-    reference/random_init/{knn,linear,semisup_10}.json
+    reference/random_init/s{seed}/{knn,linear,semisup_1,semisup_10}.json
     reference/supervised/s{seed}.json
 
 A missing file is skipped and remembered (:attr:`Results.missing`) so that the report can say
@@ -315,12 +315,19 @@ class Results:
             out["rawpixels"] = raw
         else:
             self._miss("reference", "rawpixels.json")
+        # random_init: evaluation -> seed -> record (one untrained encoder per seed)
+        seed_dirs = sorted((ref / "random_init").glob("s*")) if (ref / "random_init").is_dir() else []
+        for folder in seed_dirs:
+            m = re.match(r"^s(\d+)$", folder.name)
+            if not (m and folder.is_dir()):
+                continue
+            for evaluation in REFERENCE_EVALUATIONS:
+                path = folder / f"{evaluation}.json"
+                if path.is_file():
+                    out["random_init"].setdefault(evaluation, {})[int(m.group(1))] = read_evaluation(path)
         for evaluation in REFERENCE_EVALUATIONS:
-            path = ref / "random_init" / f"{evaluation}.json"
-            if path.is_file():
-                out["random_init"][evaluation] = read_evaluation(path)
-            elif evaluation != "semisup_1":
-                self._miss("reference", f"random_init/{evaluation}.json")
+            if evaluation not in out["random_init"]:
+                self._miss("reference", f"random_init/s{{seed}}/{evaluation}.json")
         sup = ref / "supervised"
         if sup.is_dir():
             for path in sorted(sup.glob("s*.json")):
@@ -368,6 +375,11 @@ class Results:
             if record is not None and record.get(field_) is not None:
                 out[run.key.seed] = record[field_]
         return out
+
+    def reference(self, name: str, evaluation: str, field_: str = "top1") -> dict[int, float]:
+        """seed -> value of one field of a per-seed reference (``random_init``)."""
+        records = self.references[name].get(evaluation) or {}
+        return {seed: r[field_] for seed, r in records.items() if r.get(field_) is not None}
 
     def final_batch_stat(self, group: str, name: str, column: str) -> dict[int, float]:
         """seed -> the last epoch's in-batch statistic ``column`` (NaN kept out)."""
