@@ -82,7 +82,23 @@ def test_supervised_and_rawpixels(tmp_path, config_path, tiny_overrides):
     r = json.loads(raw.read_text())
     # the synthetic classes differ in colour: raw pixels separate them well above chance (10%)
     assert r["knn_top1"] > 0.3 and r["linear_top1"] > 0.3 and r["dim"] == 3 * 16 * 16
+    assert 0.0 <= r["knn_top1_unstandardised"] <= 1.0
     # the semi-supervised floor: the probe on the pixels of each fraction's labelled rows only
     fractions = json.loads(raw.read_text())["inputs"]["config"]["eval"]["semisup"]["fractions"]
     for f in fractions:
         assert 0.0 <= r[f"semisup_{round(100 * f, 6):g}_linear_top1"] <= 1.0
+
+
+def test_pixel_features_with_and_without_standardisation():
+    from ifnd.augment import MEAN, STD
+    from ifnd.data.base import ArrayDataset
+    from ifnd.evaluate.rawpixels import pixel_features
+
+    images = torch.tensor([[[[0, 255], [51, 102]]], [[[255, 0], [0, 255]]], [[[10, 20], [30, 40]]]],
+                          dtype=torch.uint8)                   # (3, 1, 2, 2) grey
+    data = ArrayDataset(images, torch.tensor([0, 1, 0]), 2, "toy")
+    unit = pixel_features(data, 2, batch_size=2, standardise=False)   # two batches
+    assert unit.shape == (3, 4)
+    assert torch.allclose(unit[0], torch.tensor([0.0, 1.0, 0.2, 0.4]))
+    std = pixel_features(data, 2, batch_size=2)
+    assert torch.allclose(std, (unit - MEAN) / STD)

@@ -64,6 +64,7 @@ def test_table1_values(results_dir):
     md = t.markdown()
     assert "| SimCLR | 2 | 71.00 ± 1.41 | 61.00 ± 1.41 |" in md
     assert "| IFND − SimCLR | 2 | +2.50 [-3.85, +8.85] | +1.50 [-4.85, +7.85] |" in md
+    assert "without that standardisation gives 70.00% (against 75.70%)" in md
 
 
 def test_table1_unmatched_seed_gives_na(results_dir):

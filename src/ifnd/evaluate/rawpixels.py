@@ -2,7 +2,9 @@
 
 The un-augmented model inputs (padded/resized to ``data.image_size`` and normalised) are
 flattened. kNN: L2-normalised pixel vectors, the training set as the bank, ``eval.knn_k``
-neighbours and temperature ``eval.knn_t``. Linear: the same probe as ``ifnd linear`` on the
+neighbours and temperature ``eval.knn_t``; the same kNN on the pixels in [0, 1] before the
+input standardisation is kept beside it (``knn_top1_unstandardised``: a lower floor on
+Fashion-MNIST, shown as a note, never as the floor row). Linear: the same probe as ``ifnd linear`` on the
 standardised pixels with the ``eval.linear`` settings, seeded by ``train.seed``.
 
 Semi-supervised floor: for every fraction of ``eval.semisup.fractions``, the same linear probe
@@ -17,7 +19,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ..augment import to_input
+from ..augment import to_float, to_input
 from .common import add_reference_arguments, datasets_of, open_config, write_metrics
 from .knn import knn_accuracy
 from .linear import rows, train_linear_probe
@@ -25,10 +27,12 @@ from .semisup import percent_name
 from .splits import make_split
 
 
-def pixel_features(dataset, image_size: int, batch_size: int = 4096) -> torch.Tensor:
-    """(N, C * S * S) float32: the flattened un-augmented model inputs of every image."""
+def pixel_features(dataset, image_size: int, batch_size: int = 4096, standardise: bool = True) -> torch.Tensor:
+    """(N, C * S * S) float32: the flattened un-augmented model inputs of every image (with
+    ``standardise=False`` the pixels in [0, 1], before the input normalisation)."""
     n = len(dataset)
-    out = [to_input(rows(dataset, torch.arange(s, min(s + batch_size, n))), image_size).flatten(1)
+    convert = to_input if standardise else to_float
+    out = [convert(rows(dataset, torch.arange(s, min(s + batch_size, n))), image_size).flatten(1)
            for s in range(0, n, batch_size)]
     return torch.cat(out)
 
@@ -45,9 +49,14 @@ def run(args) -> int:
     ev, lin = cfg["eval"], cfg["eval"]["linear"]
     train_x = pixel_features(train, size).to(device)
     test_x = pixel_features(test, size).to(device)
-    knn = knn_accuracy(F.normalize(train_x, dim=1), train.labels.to(device),
-                       F.normalize(test_x, dim=1), test.labels.to(device), train.num_classes,
-                       ev["knn_k"], ev["knn_t"])
+
+    def pixel_knn(bank: torch.Tensor, queries: torch.Tensor) -> dict:
+        return knn_accuracy(F.normalize(bank, dim=1), train.labels.to(device), F.normalize(queries, dim=1),
+                            test.labels.to(device), train.num_classes, ev["knn_k"], ev["knn_t"])
+
+    knn = pixel_knn(train_x, test_x)
+    unit = pixel_knn(pixel_features(train, size, standardise=False).to(device),
+                     pixel_features(test, size, standardise=False).to(device))
     seed = int(cfg["train"]["seed"])
 
     def probe(labelled: torch.Tensor | None, desc: str) -> dict:
@@ -59,7 +68,8 @@ def run(args) -> int:
                                   desc=desc)
 
     linear = probe(None, "linear on pixels")
-    metrics = {"knn_top1": knn["top1"], "linear_top1": linear["top1"]}
+    metrics = {"knn_top1": knn["top1"], "linear_top1": linear["top1"],
+               "knn_top1_unstandardised": unit["top1"]}
     for fraction in ev["semisup"]["fractions"]:
         labelled = torch.from_numpy(make_split(train.labels.numpy(), fraction, seed))
         few = probe(labelled, f"linear on pixels, {100 * fraction:g}% labels")

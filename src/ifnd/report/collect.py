@@ -309,7 +309,9 @@ class Results:
                    "linear": _fraction(record, "linear_top1", path, False),
                    # the linear probe on the pixels of the semi-supervised labelled rows only
                    "semisup_1": _fraction(record, "semisup_1_linear_top1", path, False),
-                   "semisup_10": _fraction(record, "semisup_10_linear_top1", path, False)}
+                   "semisup_10": _fraction(record, "semisup_10_linear_top1", path, False),
+                   # kNN on the pixels in [0, 1] before the input standardisation (a note only)
+                   "knn_unstandardised": _fraction(record, "knn_top1_unstandardised", path, False)}
             if raw["knn"] is None and raw["linear"] is None:
                 raise UserError(f"{path}: holds neither 'knn_top1' nor 'linear_top1'")
             out["rawpixels"] = raw

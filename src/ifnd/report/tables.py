@@ -266,6 +266,10 @@ def table1_linear(results: Results) -> Table:
              "The supervised row trains the same backbone with all labels; random init evaluates the "
              "untrained encoder of each seed (SimCLR − random init is paired over seeds); raw pixels "
              "skips the encoder."]
+    if raw.get("knn_unstandardised") is not None and raw.get("knn") is not None:
+        notes.append(f"The raw-pixel row is the standardised model input; kNN on the pixels in [0, 1] "
+                     f"without that standardisation gives {100 * raw['knn_unstandardised']:.2f}% "
+                     f"(against {100 * raw['knn']:.2f}%).")
     return _accuracy_table(results, "table1_linear", title,
                            [(LINEAR, "linear", "top1"), (LINEAR5, "linear", "top5"), (KNN, "knn", "top1")],
                            references, notes, floors={"random init": rnd})
