@@ -2,10 +2,11 @@
 
 The un-augmented model inputs (padded/resized to ``data.image_size`` and normalised) are
 flattened. kNN: L2-normalised pixel vectors, the training set as the bank, ``eval.knn_k``
-neighbours and temperature ``eval.knn_t``; the same kNN on the pixels in [0, 1] before the
-input standardisation is kept beside it (``knn_top1_unstandardised``: a lower floor on
-Fashion-MNIST, shown as a note, never as the floor row). Linear: the same probe as ``ifnd linear`` on the
-standardised pixels with the ``eval.linear`` settings, seeded by ``train.seed``.
+neighbours and temperature ``eval.knn_t``. The same kNN on the pixels in [0, 1], before the
+input standardisation, is kept beside it as ``knn_top1_unstandardised`` (a lower floor on
+Fashion-MNIST; the report shows it in a note, never as the floor row). Linear: the same probe
+as ``ifnd linear`` on the standardised pixels with the ``eval.linear`` settings, seeded by
+``train.seed``.
 
 Semi-supervised floor: for every fraction of ``eval.semisup.fractions``, the same linear probe
 trained on the pixels of only the labelled rows that ``ifnd semisup`` fine-tunes on (the
