@@ -90,15 +90,17 @@ def test_supervised_and_rawpixels(tmp_path, config_path, tiny_overrides):
 
 
 def test_pixel_features_with_and_without_standardisation():
-    from ifnd.augment import MEAN, STD
+    from ifnd.augment import MEAN, STD, normalize, to_input
     from ifnd.data.base import ArrayDataset
     from ifnd.evaluate.rawpixels import pixel_features
 
     images = torch.tensor([[[[0, 255], [51, 102]]], [[[255, 0], [0, 255]]], [[[10, 20], [30, 40]]]],
                           dtype=torch.uint8)                   # (3, 1, 2, 2) grey
     data = ArrayDataset(images, torch.tensor([0, 1, 0]), 2, "toy")
-    unit = pixel_features(data, 2, batch_size=2, standardise=False)   # two batches
-    assert unit.shape == (3, 4)
-    assert torch.allclose(unit[0], torch.tensor([0.0, 1.0, 0.2, 0.4]))
-    std = pixel_features(data, 2, batch_size=2)
-    assert torch.allclose(std, (unit - MEAN) / STD)
+    unit = pixel_features(data, 2, batch_size=2)               # two batches
+    assert unit.shape == (3, 1, 2, 2)
+    assert torch.allclose(unit.flatten(1)[0], torch.tensor([0.0, 1.0, 0.2, 0.4]))
+    # the standardised floor is the model input, derived from the same pixels
+    std = normalize(unit).flatten(1)
+    assert torch.allclose(std, (unit.flatten(1) - MEAN) / STD)
+    assert torch.equal(std, to_input(images, 2).flatten(1))

@@ -20,7 +20,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ..augment import to_float, to_input
+from ..augment import normalize, to_float
 from .common import add_reference_arguments, datasets_of, open_config, write_metrics
 from .knn import knn_accuracy
 from .linear import rows, train_linear_probe
@@ -28,14 +28,12 @@ from .semisup import percent_name
 from .splits import make_split
 
 
-def pixel_features(dataset, image_size: int, batch_size: int = 4096, standardise: bool = True) -> torch.Tensor:
-    """(N, C * S * S) float32: the flattened un-augmented model inputs of every image (with
-    ``standardise=False`` the pixels in [0, 1], before the input normalisation)."""
+def pixel_features(dataset, image_size: int, batch_size: int = 4096) -> torch.Tensor:
+    """(N, C, S, S) float32: every image un-augmented, in [0, 1] at ``image_size``; the model
+    input is ``normalize`` of it (``augment.to_input``)."""
     n = len(dataset)
-    convert = to_input if standardise else to_float
-    out = [convert(rows(dataset, torch.arange(s, min(s + batch_size, n))), image_size).flatten(1)
-           for s in range(0, n, batch_size)]
-    return torch.cat(out)
+    return torch.cat([to_float(rows(dataset, torch.arange(s, min(s + batch_size, n))), image_size)
+                      for s in range(0, n, batch_size)])
 
 
 def add_arguments(parser) -> None:
@@ -48,16 +46,16 @@ def run(args) -> int:
     train, test = datasets_of(cfg)
     size = cfg["data"]["image_size"]
     ev, lin = cfg["eval"], cfg["eval"]["linear"]
-    train_x = pixel_features(train, size).to(device)
-    test_x = pixel_features(test, size).to(device)
+    # one pass over the images: [0, 1] pixels, and the standardised model input derived from them
+    train_unit, test_unit = pixel_features(train, size).to(device), pixel_features(test, size).to(device)
+    train_x, test_x = normalize(train_unit).flatten(1), normalize(test_unit).flatten(1)
 
     def pixel_knn(bank: torch.Tensor, queries: torch.Tensor) -> dict:
         return knn_accuracy(F.normalize(bank, dim=1), train.labels.to(device), F.normalize(queries, dim=1),
                             test.labels.to(device), train.num_classes, ev["knn_k"], ev["knn_t"])
 
     knn = pixel_knn(train_x, test_x)
-    unit = pixel_knn(pixel_features(train, size, standardise=False).to(device),
-                     pixel_features(test, size, standardise=False).to(device))
+    unit = pixel_knn(train_unit.flatten(1), test_unit.flatten(1))
     seed = int(cfg["train"]["seed"])
 
     def probe(labelled: torch.Tensor | None, desc: str) -> dict:
