@@ -132,7 +132,7 @@ def sync(device: torch.device) -> None:
 class OursRunner:
     """Our training step exactly as `Pretrainer.train_epoch` runs it: batched augmentation of
     in-memory uint8 images on the device (`Pretrainer._batches` / `views`), the learning-rate
-    schedule, `Pretrainer.step_fn` (forward under autocast, IFND loss path, backward, SGD step),
+    schedule, `Pretrainer.step` (forward under autocast, IFND loss path, backward, SGD step),
     the on-device loss sum and the false-negative counter."""
 
     name = "ours"
@@ -186,7 +186,7 @@ class OursRunner:
         x, idx = batch
         self.set_lr()
         indexes = torch.cat([idx, idx])
-        loss, masks = self.trainer.step_fn(x, indexes)
+        loss, masks = self.trainer.step(x, indexes)
         self.loss_sum += loss
         self._masks, self._indexes = masks, indexes
 

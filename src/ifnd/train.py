@@ -184,7 +184,6 @@ class Pretrainer:
         # backward); the optimiser step stays eager: compiled, it would recompile whenever the
         # scheduled learning rate (a Python float) changes.
         self.forward_loss = torch.compile(self._forward_loss) if tcfg["compile"] else self._forward_loss
-        self.step_fn = self._step
         self.epoch = 0
         self.train_rows: list[dict] = []
         self.fn_rows: list[dict] = []
@@ -200,7 +199,7 @@ class Pretrainer:
                          cfg["method"]["removal"], cfg["fnd"]["combine"])
         return loss, masks
 
-    def _step(self, x: torch.Tensor, indexes: torch.Tensor):
+    def step(self, x: torch.Tensor, indexes: torch.Tensor):
         loss, masks = self.forward_loss(x, indexes)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -285,7 +284,7 @@ class Pretrainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             indexes = torch.cat([idx, idx])
-            loss, masks = self.step_fn(x, indexes)
+            loss, masks = self.step(x, indexes)
             loss_sum += loss
             counter.update(None if masks is None else combine_levels(masks, "union"),
                            indexes, self.true_labels)
