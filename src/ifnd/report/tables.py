@@ -292,7 +292,7 @@ def table2_semisup(results: Results) -> Table:
     notes = ["Differences are paired over matched seeds: mean [95% CI, t distribution], in percentage points.",
              "The floors: the same backbone fine-tuned from random initialisation of each seed on that "
              "seed's labelled images (SimCLR − random init is paired over seeds), and a linear classifier "
-             "on the raw pixels of the first seed's labelled images."]
+             "on the raw pixels of one split's labelled images (drawn with the config's train.seed)."]
     return _accuracy_table(results, "table2_semisup", title,
                            [(SEMI1, "semisup_1", "top1"), (SEMI10, "semisup_10", "top1"),
                             (ALL_LABELS, "__none__", "top1")],
