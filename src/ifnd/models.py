@@ -11,6 +11,38 @@ from torch import nn
 from .errors import UserError
 
 
+class SubsampleConv1x1(nn.Conv2d):
+    """A strided 1x1 convolution computed as subsampling followed by a stride-1 1x1 convolution.
+
+    Mathematically the same map as ``nn.Conv2d(c_in, c_out, 1, stride, bias=False)`` and the
+    same parameters (a drop-in for its state dict), but it never runs oneDNN's strided 1x1
+    backward-weights kernel: that kernel writes past its workspace when the input is
+    channels-last with fewer channels than its block (8 on AVX2, 16 on AVX-512), which crashes,
+    hangs or silently corrupts the weight gradient (upstream oneDNN issue
+    uxlfoundation/oneDNN#6035, open). The subsampling copy costs a fraction of the convolution.
+    """
+
+    def __init__(self, in_planes: int, out_planes: int, stride: int):
+        super().__init__(in_planes, out_planes, 1, 1, bias=False)
+        self.subsample = stride
+
+    def forward(self, x):
+        if self.subsample != 1:
+            s = self.subsample
+            fmt = (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
+                   else torch.contiguous_format)
+            x = x[:, :, ::s, ::s].contiguous(memory_format=fmt)
+        return super().forward(x)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", subsample={self.subsample}"
+
+
+def downsample(in_planes: int, out_planes: int, stride: int) -> nn.Sequential:
+    """The projection shortcut of a residual block: 1x1 convolution (strided) and BatchNorm."""
+    return nn.Sequential(SubsampleConv1x1(in_planes, out_planes, stride), nn.BatchNorm2d(out_planes))
+
+
 class BasicBlock(nn.Module):
     expansion = 1
 
@@ -22,8 +54,7 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.shortcut = nn.Sequential()
         if stride != 1 or in_planes != planes:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False),
-                                          nn.BatchNorm2d(planes))
+            self.shortcut = downsample(in_planes, planes, stride)
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)), inplace=True)
@@ -45,8 +76,7 @@ class Bottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(out_planes)
         self.shortcut = nn.Sequential()
         if stride != 1 or in_planes != out_planes:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, out_planes, 1, stride, bias=False),
-                                          nn.BatchNorm2d(out_planes))
+            self.shortcut = downsample(in_planes, out_planes, stride)
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)), inplace=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 from importlib import metadata
@@ -61,14 +60,6 @@ def set_threads(threads: int | None) -> int:
     import faiss
     faiss.omp_set_num_threads(threads)
     return threads
-
-
-def device_info(device: torch.device) -> dict:
-    info = {"device": str(device), "cpu": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:

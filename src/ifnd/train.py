@@ -35,11 +35,12 @@ from .fileio import atomic_output, atomic_write_text
 from .data import ArrayDataset, balanced_subset, load_dataset
 from .errors import UserError
 from .evaluate.knn import knn_accuracy
-from .features import autocast, embed_both, extract_features
+from .features import embed_both, extract_features
 from .fnd import FNCounter, build_detector
+from .hardware import hardware_info, resolve_execution
 from .losses import combine_levels, ifnd_loss
 from .models import build_model
-from .runinfo import code_version, device_info, package_versions, resolve_device, set_threads, write_json
+from .runinfo import code_version, package_versions, resolve_device, set_threads, write_json
 
 # Keys that may differ between a run and the state it resumes from: they change how the run is
 # executed or shown, not what it computes.
@@ -160,9 +161,9 @@ class Pretrainer:
         require_one_batch(tcfg, len(self.train_set))
         self.size = cfg["data"]["image_size"]
         torch.manual_seed(tcfg["seed"])
-        self.model = build_model(cfg, self.train_set.channels).to(self.device)
-        if tcfg["channels_last"]:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        # bf16 and channels-last where this machine runs them fast (train.precision/channels_last: auto)
+        self.execution = resolve_execution(tcfg, self.device)
+        self.model = self.execution.prepare(build_model(cfg, self.train_set.channels).to(self.device))
         self.optimizer = build_optimizer(self.model, tcfg)
         self.augment = BatchedSimCLRAugment(cfg["augment"], self.size)
         self.steps_per_epoch = len(self.train_set) // tcfg["batch_size"]
@@ -192,7 +193,7 @@ class Pretrainer:
     # ---- one optimisation step -------------------------------------------------------
     def _forward_loss(self, x: torch.Tensor, indexes: torch.Tensor):
         cfg = self.cfg
-        with autocast(self.device, cfg["train"]["precision"]):
+        with self.execution.autocast():
             z = self.model(x)
         masks = self.detector.level_masks(indexes) if self.detector is not None else None
         loss = ifnd_loss(z, indexes, cfg["train"]["temperature"], masks,
@@ -209,10 +210,7 @@ class Pretrainer:
     def views(self, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Two augmented views of the images ``idx``, stacked: rows i and i+B pair up."""
         batch = self.images[idx]
-        x = torch.cat([self.augment(batch, gen), self.augment(batch, gen)])
-        if self.cfg["train"]["channels_last"]:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
+        return self.execution.memory_format(torch.cat([self.augment(batch, gen), self.augment(batch, gen)]))
 
     def _batches(self, epoch: int):
         """(views, image indices) for one epoch; the order depends only on (seed, epoch)."""
@@ -230,24 +228,22 @@ class Pretrainer:
                                                     epoch, num_workers=min(8, os.cpu_count() or 1))
             for v1, v2, idx in loader:
                 x = torch.cat([v1, v2]).to(self.device, non_blocking=True)
-                if self.cfg["train"]["channels_last"]:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                yield x, idx.to(self.device)
+                yield self.execution.memory_format(x), idx.to(self.device)
 
     # ---- embedding pass ----------------------------------------------------------------
     def embed_train(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(backbone features, projections) of every training image, both L2-normalised."""
         return embed_both(self.model, self.embed_set, self.size, self.device,
                           batch_size=self.cfg["fnd"]["embed_batch_size"],
-                          precision=self.cfg["train"]["precision"],
-                          channels_last=self.cfg["train"]["channels_last"])
+                          precision=self.execution.precision,
+                          channels_last=self.execution.channels_last)
 
     @torch.no_grad()
     def knn_monitor(self, bank: torch.Tensor) -> float:
         queries = extract_features(self.model, self.monitor_set, self.size, self.device,
                                    batch_size=self.cfg["fnd"]["embed_batch_size"],
-                                   precision=self.cfg["train"]["precision"],
-                                   channels_last=self.cfg["train"]["channels_last"]).to(self.device)
+                                   precision=self.execution.precision,
+                                   channels_last=self.execution.channels_last).to(self.device)
         ev = self.cfg["eval"]
         return knn_accuracy(bank, self.true_labels, queries, self.monitor_set.labels.to(self.device),
                             self.train_set.num_classes, ev["knn_k"], ev["knn_t"])["top1"]
@@ -404,7 +400,7 @@ def pretrain(cfg: dict, out_dir: str | Path, state_dir: str | Path | None = None
     log = pd.DataFrame(trainer.train_rows)
     write_json(out_dir / "meta.json", {
         "code_version": code_version(), "packages": package_versions(), "seed": tcfg["seed"],
-        "method": cfg["method"]["name"], "device": device_info(trainer.device), "threads": threads,
+        "method": cfg["method"]["name"], "device": hardware_info(trainer.execution), "threads": threads,
         "command": sys.argv, "resumed_from_epoch": resumed_from,
         "final_knn_top1": float(log["knn_top1"].iloc[-1]),
         "timings": {"total_seconds": round(finished - started, 2),

@@ -13,6 +13,7 @@ from ..config import apply_overrides, load_config, parse_override, validate
 from ..data import load_dataset
 from ..errors import UserError
 from ..models import build_model, load_pretrained
+from ..hardware import hardware_info
 from ..runinfo import code_version, package_versions, resolve_device, set_threads, write_json
 
 
@@ -98,10 +99,12 @@ def metrics_path(args, name: str) -> Path:
 
 
 def write_metrics(path: str | Path, evaluation: str, metrics: dict, *, run_dir=None, cfg=None,
-                  started: float | None = None, **inputs) -> dict:
-    """Write ``metrics`` with the identity of what produced them (run, inputs, code)."""
+                  started: float | None = None, execution=None, **inputs) -> dict:
+    """Write ``metrics`` with the identity of what produced them (run, inputs, code, and the
+    machine with the resolved precision and memory format)."""
     record = {"evaluation": evaluation, **metrics}
-    identity = {"code_version": code_version(), "packages": package_versions()}
+    identity = {"code_version": code_version(), "packages": package_versions(),
+                "hardware": hardware_info(execution)}
     if run_dir is not None:
         ckpt = Path(run_dir) / "model.pt"
         identity["run_dir"] = str(run_dir)

@@ -12,6 +12,7 @@ import torch
 
 from .common import add_run_arguments, datasets_of, metrics_path, open_run, write_metrics
 from ..features import extract_features
+from ..hardware import resolve_execution
 
 
 @torch.no_grad()
@@ -57,12 +58,14 @@ def run(args) -> int:
     train, test = datasets_of(cfg)
     k = args.k or cfg["eval"]["knn_k"]
     t = args.temperature or cfg["eval"]["knn_t"]
-    size, prec = cfg["data"]["image_size"], cfg["train"]["precision"]
-    bank = extract_features(model, train, size, device, precision=prec)
-    queries = extract_features(model, test, size, device, precision=prec)
+    size, ex = cfg["data"]["image_size"], resolve_execution(cfg["train"], device)
+    bank = extract_features(model, train, size, device, precision=ex.precision,
+                            channels_last=ex.channels_last)
+    queries = extract_features(model, test, size, device, precision=ex.precision,
+                               channels_last=ex.channels_last)
     metrics = knn_accuracy(bank, train.labels, queries, test.labels, train.num_classes, k, t)
     metrics.update(k=k, temperature=t, random_init=bool(args.random_init))
     path = metrics_path(args, "knn_random" if args.random_init else "knn")
-    write_metrics(path, "knn", metrics, run_dir=args.run_dir, started=started)
+    write_metrics(path, "knn", metrics, run_dir=args.run_dir, started=started, execution=ex)
     print(f"kNN top-1 {100 * metrics['top1']:.2f}% -> {path}")
     return 0

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from ..augment import BatchedSimCLRAugment
 from ..errors import UserError
 from ..features import autocast, extract_features
+from ..hardware import resolve_execution
 from .common import add_run_arguments, datasets_of, metrics_path, open_run, write_metrics
 from .knn import topk_accuracy
 
@@ -172,8 +173,8 @@ def train_linear_augmented(model, train, test, cfg: dict, device: torch.device, 
     """Linear classifier trained through the frozen backbone (eval mode, no gradients) on
     random crops and flips; features standardised with the clean training features' mean/std."""
     lin = cfg["eval"]["linear"]
-    size, prec = cfg["data"]["image_size"], cfg["train"]["precision"]
-    cl = cfg["train"]["channels_last"]
+    size, ex = cfg["data"]["image_size"], resolve_execution(cfg["train"], device)
+    prec, cl = ex.precision, ex.channels_last
     train_f = extract_features(model, train, size, device, precision=prec, channels_last=cl,
                                normalize=False, batch_size=EVAL_BATCH).to(device)
     test_f = extract_features(model, test, size, device, precision=prec, channels_last=cl,
@@ -261,11 +262,11 @@ def run(args) -> int:
     lin = cfg["eval"]["linear"]
     progress = bool(cfg["train"].get("progress", True))
     before = backbone_state(model)
+    ex = resolve_execution(cfg["train"], device)
     if lin["augment"]:
         metrics = train_linear_augmented(model, train, test, cfg, device, seed=seed, progress=progress)
     else:
-        size, prec = cfg["data"]["image_size"], cfg["train"]["precision"]
-        cl = cfg["train"]["channels_last"]
+        size, prec, cl = cfg["data"]["image_size"], ex.precision, ex.channels_last
         train_f = extract_features(model, train, size, device, precision=prec, channels_last=cl,
                                    normalize=False, batch_size=EVAL_BATCH)
         test_f = extract_features(model, test, size, device, precision=prec, channels_last=cl,
@@ -278,7 +279,7 @@ def run(args) -> int:
     metrics.update(augment=bool(lin["augment"]), random_init=bool(args.random_init),
                    backbone_unchanged=True)
     path = metrics_path(args, "linear_random" if args.random_init else "linear")
-    write_metrics(path, "linear", metrics, run_dir=args.run_dir, started=started)
+    write_metrics(path, "linear", metrics, run_dir=args.run_dir, started=started, execution=ex)
     what = "random-init " if args.random_init else ""
     print(f"linear {what}top-1 {100 * metrics['top1']:.2f}% -> {path}")
     return 0

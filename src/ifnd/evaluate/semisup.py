@@ -22,6 +22,7 @@ from torch import nn
 
 from ..augment import BatchedSimCLRAugment, to_input
 from ..features import autocast
+from ..hardware import resolve_execution
 from .common import (add_run_arguments, datasets_of, file_sha256, metrics_path, open_run,
                      write_metrics)
 from .linear import (check_channels, classification_metrics, cosine_lambda, crop_flip_config,
@@ -135,8 +136,8 @@ def run(args) -> int:
         indices = make_split(train.labels.numpy(), fraction, seed)
         split_inputs = {"split": None, "split_seed": seed}
     semi = cfg["eval"]["semisup"]
-    size, prec = cfg["data"]["image_size"], cfg["train"]["precision"]
-    cl = bool(cfg["train"]["channels_last"])
+    ex = resolve_execution(cfg["train"], device)
+    size, prec, cl = cfg["data"]["image_size"], ex.precision, ex.channels_last
     progress = bool(cfg["train"].get("progress", True))
     torch.manual_seed(seed)
     backbone = model.backbone
@@ -154,6 +155,7 @@ def run(args) -> int:
                    random_init=bool(args.random_init))
     name = f"semisup_random_{pct}" if args.random_init else f"semisup_{pct}"
     path = metrics_path(args, name)
-    write_metrics(path, "semisup", metrics, run_dir=args.run_dir, started=started, **split_inputs)
+    write_metrics(path, "semisup", metrics, run_dir=args.run_dir, started=started, execution=ex,
+                  **split_inputs)
     print(f"semi-supervised {pct}% ({len(indices)} labels) top-1 {100 * metrics['top1']:.2f}% -> {path}")
     return 0

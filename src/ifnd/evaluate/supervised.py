@@ -14,6 +14,7 @@ import time
 import torch
 from torch import nn
 
+from ..hardware import resolve_execution
 from ..models import build_backbone
 from .common import add_reference_arguments, datasets_of, open_config, write_metrics
 from .semisup import evaluate_classifier, train_classifier
@@ -29,7 +30,8 @@ def run(args) -> int:
     train, test = datasets_of(cfg)
     sup, tr = cfg["eval"]["supervised"], cfg["train"]
     seed = int(tr["seed"])
-    size, prec, cl = cfg["data"]["image_size"], tr["precision"], bool(tr["channels_last"])
+    ex = resolve_execution(tr, device)
+    size, prec, cl = cfg["data"]["image_size"], ex.precision, ex.channels_last
     torch.manual_seed(seed)
     backbone = build_backbone(cfg["model"], train.channels).to(device)
     head = nn.Linear(backbone.feat_dim, train.num_classes).to(device)
@@ -41,6 +43,6 @@ def run(args) -> int:
     metrics = evaluate_classifier(backbone, head, test, image_size=size, device=device,
                                   precision=prec, channels_last=cl)
     metrics.update(epochs=sup["epochs"], train_size=len(train), final_loss=round(losses[-1], 6))
-    write_metrics(args.out, "supervised", metrics, cfg=cfg, started=started)
+    write_metrics(args.out, "supervised", metrics, cfg=cfg, started=started, execution=ex)
     print(f"supervised top-1 {100 * metrics['top1']:.2f}% -> {args.out}")
     return 0
