@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 
+from . import __version__
 from .errors import UserError
 
 # name -> (module, one-line help)
@@ -26,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tables": ("ifnd.report.tables", "build Tables 1-4 from run and evaluation outputs"),
     "figures": ("ifnd.report.figures", "draw Figures 1-4 from run and evaluation outputs"),
     "report": ("ifnd.report.report", "write results/report.md from the tables and figures"),
+    "export": ("ifnd.export", "write a run's backbone as a torchvision ResNet state dict"),
 }
 
 
@@ -39,6 +41,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         description="Incremental False Negative Detection for contrastive learning: "
         "pretraining, evaluation and reports.",
     )
+    parser.add_argument("--version", action="version", version=f"ifnd {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<step>")
     sub.required = True
     for name, (module, help_text) in COMMANDS.items():

@@ -21,6 +21,17 @@ from .errors import UserError
 from .fileio import atomic_write_text
 
 DEFAULT_CONFIG = Path("config/config.yaml")
+# The same file shipped inside the package (tests/test_library.py keeps the two identical), so
+# that `ifnd` finds a default outside a checkout of the repository.
+PACKAGED_CONFIG = "configs/default.yaml"
+
+
+def default_config_path() -> Path:
+    """``config/config.yaml`` of the working directory when there is one (a checkout of the
+    repository), else the default config packaged with ifnd."""
+    if DEFAULT_CONFIG.is_file():
+        return DEFAULT_CONFIG
+    return Path(str(resources.files("ifnd").joinpath(PACKAGED_CONFIG)))
 
 
 def load_schema() -> dict:
@@ -125,10 +136,13 @@ def load_config(
 ) -> dict:
     """Read the base config, merge override files, apply ``key=value`` overrides, validate.
 
+    Without ``path``: :func:`default_config_path`. ``overrides`` are ``"key=value"`` strings
+    or a ``{"dotted.key": value}`` dict.
+
     An override file that holds only some keys is merged on top of ``config/config.yaml``
     (found beside it); a complete file stands on its own.
     """
-    path = Path(path) if path is not None else DEFAULT_CONFIG
+    path = Path(path) if path is not None else default_config_path()
     cfg = _read_yaml(path)
     required = set(load_schema()["required"])
     if not required.issubset(cfg):
