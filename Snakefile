@@ -2,11 +2,13 @@
 # figures and the report. Every step is one `ifnd <step>` command; this file only wires them.
 #
 #   snakemake --cores all                                   # the default experiment
-#   snakemake --cores 2 --configfile config/test.yaml       # the tiny smoke test
+#   snakemake --cores 2 --configfile config/test.yaml       # the tiny smoke test (results/test/)
 #   snakemake --profile profiles/slurm --configfile config/cifar10.yaml
 #
 # config/config.yaml is the single source of truth; each --configfile is a partial override
-# merged on top of it, and the same files are handed to every `ifnd` command.
+# merged on top of it, and the same files are handed to every `ifnd` command. Every output
+# goes below results/<experiment>/ (workflow.experiment, default the dataset name). The jobs
+# are defined once in src/ifnd/pipeline.py, which also writes dvc.yaml (`ifnd dvc-yaml`).
 
 from snakemake.utils import min_version, validate
 

@@ -9,6 +9,8 @@ import pytest
 from ifnd.errors import UserError
 from ifnd.report.collect import Results, RunKey
 
+from .conftest import CONFIG, EPOCHS, run_config, write_json, write_run
+
 
 def test_discovers_every_run(results_dir):
     res = Results(results_dir)
@@ -78,3 +80,54 @@ def test_malformed_csv_is_a_user_error(results_dir):
 def test_missing_results_folder(tmp_path):
     with pytest.raises(UserError, match="not found"):
         Results(tmp_path / "nope")
+
+
+# --------------------------------------------------------------------------- one experiment's files
+def _config(**workflow) -> dict:
+    from ifnd.config import load_config
+
+    cfg = load_config(CONFIG)
+    cfg["train"]["epochs"] = EPOCHS
+    cfg["workflow"].update(workflow)
+    return cfg
+
+
+def test_with_a_config_only_its_runs_and_seeds_are_read(results_dir):
+    """Folders of seeds or runs the config does not plan (another experiment's leftovers) are
+    not read, references included; planned references that are absent are listed."""
+    write_run(results_dir, "main/simclr/s7", "simclr", 7, run_config("simclr", 7), {"linear": 0.1})
+    write_json(results_dir / "reference/random_init/s7/linear.json", {"evaluation": "linear", "top1": 0.1})
+    write_json(results_dir / "reference/supervised/s7.json", {"evaluation": "supervised", "top1": 0.1})
+    res = Results(results_dir, _config(seeds=[0, 1, 2]))
+    assert sorted(res.metric("main", "simclr", "linear")) == [0, 1]
+    assert sorted(res.reference("random_init", "linear")) == [0, 1]
+    assert sorted(res.references["supervised"]) == [0, 1]
+    assert "random_init/s2/linear.json" in res.missing["reference"]
+    assert "supervised/s2.json" in res.missing["reference"]
+    # without a config every folder found is read
+    assert 7 in Results(results_dir).metric("main", "simclr", "linear")
+
+
+def test_reference_of_another_dataset_is_refused(results_dir):
+    cfg = _config(seeds=[0, 1])
+    recorded = {k: v for k, v in cfg.items() if k != "workflow"}
+    recorded = {**recorded, "data": {**recorded["data"], "name": "synthetic"}}
+    write_json(results_dir / "reference/rawpixels.json",
+               {"knn_top1": 0.5, "linear_top1": 0.5, "inputs": {"config": recorded}})
+    with pytest.raises(UserError, match=r"rawpixels.json: a reference for 'synthetic', but the "
+                                        r"config's dataset is 'fashion-mnist'"):
+        Results(results_dir, cfg)
+
+
+def test_reference_made_with_other_settings_is_refused(results_dir):
+    cfg = _config(seeds=[0, 1])
+    recorded = {**cfg, "train": {**cfg["train"], "seed": 1}}   # the supervised run of seed 1
+    write_json(results_dir / "reference/supervised/s1.json",
+               {"evaluation": "supervised", "top1": 0.9, "inputs": {"config": recorded}})
+    Results(results_dir, cfg)                                  # agrees: read as it is
+    recorded["eval"] = {**cfg["eval"], "supervised": {**cfg["eval"]["supervised"], "epochs": 99}}
+    write_json(results_dir / "reference/supervised/s1.json",
+               {"evaluation": "supervised", "top1": 0.9, "inputs": {"config": recorded}})
+    with pytest.raises(UserError, match=r"supervised/s1.json: made with another config "
+                                        r"\(eval.supervised.epochs: 99 -> 15\)"):
+        Results(results_dir, cfg)

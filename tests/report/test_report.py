@@ -10,6 +10,8 @@ import pytest
 from ifnd.cli import main
 from ifnd.config import load_config
 
+from .conftest import EPOCHS
+
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
 
 SENTENCE = "Numbers on Fashion-MNIST at this scale are not comparable to the paper's CIFAR/ImageNet numbers."
@@ -17,9 +19,13 @@ SENTENCE = "Numbers on Fashion-MNIST at this scale are not comparable to the pap
 
 @pytest.fixture
 def config_file(tmp_path):
+    """The default config with the fake runs' epoch count (the report checks that every run
+    was made with the config it is given)."""
     folder = tmp_path / "config"
     folder.mkdir()
-    shutil.copy(CONFIG, folder / "config.yaml")
+    text = CONFIG.read_text().replace("\n  epochs: 15\n", f"\n  epochs: {EPOCHS}\n", 1)
+    assert f"epochs: {EPOCHS}" in text
+    (folder / "config.yaml").write_text(text)
     return folder / "config.yaml"
 
 
@@ -53,7 +59,7 @@ def test_report_contents(results_dir, config_file):
            "over 2 seeds); not clearly above every floor" in text
     # what was run, method choices, what was cut, timings
     given = load_config(config_file)  # the given config's values are reported beside the runs'
-    assert f"| Pretraining epochs | 3 | {given['train']['epochs']} | differs |" in text
+    assert given["train"]["epochs"] == 3 and "| Pretraining epochs | 3 | 3 |  |" in text
     assert "| Acceptance schedule | linear |" in text
     assert f"a class-balanced subset of {given['data']['train_subset']:,} of 60,000" in text
     assert "## Timings" in text and "100.5 s" in text
@@ -85,7 +91,7 @@ def test_report_shows_reference_values_separately(results_dir, config_file):
 
 def test_report_with_override_file_and_missing_figures(results_dir, config_file, tmp_path):
     override = config_file.parent / "small.yaml"
-    override.write_text("train:\n  epochs: 3\n")
+    override.write_text("train:\n  progress: false\n")
     out = tmp_path / "elsewhere" / "report.md"
     assert main(["report", "--results", str(results_dir), "--config", str(config_file), str(override),
                  "--out", str(out)]) == 0
@@ -102,3 +108,25 @@ def test_report_malformed_json_exits_2(results_dir, config_file, capsys):
     assert code == 2
     assert "rawpixels.json" in capsys.readouterr().err
     assert not (results_dir / "report.md").exists()
+
+
+def test_report_refuses_runs_of_another_config(results_dir, config_file, capsys):
+    """A run made with other settings than the given config is one error line, not a report."""
+    override = config_file.parent / "longer.yaml"
+    override.write_text("train:\n  epochs: 30\n")
+    code = main(["report", "--results", str(results_dir), "--config", str(config_file), str(override),
+                 "--out", str(results_dir / "report.md")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "runs/main/simclr/s0/config.resolved.yaml: made with another config (train.epochs: 3 -> 30)" in err
+    assert not (results_dir / "report.md").exists()
+
+
+def test_report_refuses_another_dataset(results_dir, config_file, capsys):
+    override = config_file.parent / "cifar.yaml"
+    override.write_text("data:\n  name: cifar10\n")
+    code = main(["report", "--results", str(results_dir), "--config", str(config_file), str(override),
+                 "--out", str(results_dir / "report.md")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "a run on 'fashion-mnist', but the config's dataset is 'cifar10'" in err

@@ -145,3 +145,26 @@ def test_malformed_json_exits_2(results_dir, tmp_path, capsys):
     assert main(["tables", "--results", str(results_dir), "--out", str(tmp_path / "t")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("ifnd tables: error:") and "linear.json" in err[0]
+
+
+def test_flat_metric_files_hold_the_table_means(results_dir, tmp_path):
+    """`ifnd tables --metrics DIR`: one small JSON per method, ablation and reference with the
+    means of Tables 1-4 (the files `dvc metrics show` lists)."""
+    import json
+
+    from ifnd.cli import main
+
+    metrics = tmp_path / "metrics"
+    (metrics).mkdir()
+    (metrics / "stale.json").write_text("{}")
+    assert main(["tables", "--results", str(results_dir), "--metrics", str(metrics)]) == 0
+    names = sorted(p.stem for p in metrics.glob("*.json"))
+    assert names == ["ablation_all_at_once", "ablation_attraction", "ifnd", "oracle", "random_init",
+                     "rawpixels", "simclr", "supervised"]
+    simclr = json.loads((metrics / "simclr.json").read_text())
+    assert simclr["linear_top1"] == pytest.approx(71.0) and simclr["knn_top1"] == pytest.approx(61.0)
+    assert simclr["semisup_10_top1"] == pytest.approx(61.0) and simclr["seeds"] == 2
+    assert json.loads((metrics / "rawpixels.json").read_text())["linear_top1"] == pytest.approx(78.0)
+    assert json.loads((metrics / "ablation_attraction.json").read_text())["linear_top1"] == pytest.approx(71.0)
+    assert all(isinstance(v, (int, float)) for p in metrics.glob("*.json")
+               for v in json.loads(p.read_text()).values())

@@ -1,20 +1,23 @@
 # Evaluations of pretrained encoders (`ifnd knn | linear | splits | semisup`) and the reference
-# points (`ifnd rawpixels | supervised`, and evaluations of a randomly initialised encoder).
-# Every job writes one metrics JSON; the evaluation settings (the eval section) come from the
-# current config, so changing them reruns the evaluations but never the pretraining.
+# points (`ifnd rawpixels | supervised`, and evaluations of a randomly initialised encoder),
+# all below R = results/<experiment>. Every job writes one metrics JSON; its command, inputs
+# and the config keys it reads come from src/ifnd/pipeline.py (the same as the DVC stage's).
+# The evaluation settings (the eval section) come from the current config, so changing them
+# reruns the evaluations but never the pretraining; the references rerun when a config value
+# they read changes (the fingerprint param, and the config stamp for files Snakemake has no
+# record of).
 
 
 rule knn:
     input:
-        model="results/runs/{run}/model.pt",
+        lambda w: job_of(f"{R}/evals/{w.run}/knn.json").deps,
     output:
-        "results/evals/{run}/knn.json",
+        R + "/evals/{run}/knn.json",
     params:
-        cfg=IFND_CONFIG,
-        eval_fingerprint=lambda w: fingerprint(["eval"]),
-        run_dir=lambda w, input: os.path.dirname(input.model),
+        cmd=lambda w, output: job_of(output[0]).cmd,
+        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
     log:
-        "logs/knn/{run}.log",
+        f"logs/{EXPERIMENT}/knn/{{run}}.log",
     threads: 1
     resources:
         mem_mb=4000,
@@ -22,20 +25,19 @@ rule knn:
     conda:
         "../envs/ifnd.yaml"
     shell:
-        "IFND_THREADS={threads} ifnd knn {params.run_dir} {params.cfg} --out {output} > {log} 2>&1"
+        "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
 
 
 rule linear:
     input:
-        model="results/runs/{run}/model.pt",
+        lambda w: job_of(f"{R}/evals/{w.run}/linear.json").deps,
     output:
-        "results/evals/{run}/linear.json",
+        R + "/evals/{run}/linear.json",
     params:
-        cfg=IFND_CONFIG,
-        eval_fingerprint=lambda w: fingerprint(["eval"]),
-        run_dir=lambda w, input: os.path.dirname(input.model),
+        cmd=lambda w, output: job_of(output[0]).cmd,
+        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
     log:
-        "logs/linear/{run}.log",
+        f"logs/{EXPERIMENT}/linear/{{run}}.log",
     threads: 1
     resources:
         mem_mb=4000,
@@ -43,18 +45,17 @@ rule linear:
     conda:
         "../envs/ifnd.yaml"
     shell:
-        "IFND_THREADS={threads} ifnd linear {params.run_dir} {params.cfg} --out {output} > {log} 2>&1"
+        "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
 
 
 rule splits:
     output:
-        "results/splits/{dataset}_f{tag}_s{seed}.json",
+        R + "/splits/f{tag}_s{seed}.json",
     params:
-        cfg=IFND_CONFIG,
-        fraction=lambda w: SEMISUP_FRACTIONS[w.tag],
-        data_fingerprint=lambda w: fingerprint(["data"]),
+        cmd=lambda w, output: job_of(output[0]).cmd,
+        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
     log:
-        "logs/splits/{dataset}_f{tag}_s{seed}.log",
+        f"logs/{EXPERIMENT}/splits/f{{tag}}_s{{seed}}.log",
     threads: 1
     resources:
         mem_mb=2000,
@@ -62,23 +63,19 @@ rule splits:
     conda:
         "../envs/ifnd.yaml"
     shell:
-        "ifnd splits {params.cfg} --fraction {params.fraction} --seed {wildcards.seed}"
-        " --out {output} > {log} 2>&1"
+        "({params.cmd}) > {log} 2>&1"
 
 
 rule semisup:
     input:
-        model="results/runs/main/{method}/s{seed}/model.pt",
-        split=lambda w: split_file(w.seed, w.tag),
+        lambda w: job_of(f"{R}/evals/main/{w.method}/s{w.seed}/semisup_{w.tag}.json").deps,
     output:
-        "results/evals/main/{method}/s{seed}/semisup_{tag}.json",
+        R + "/evals/main/{method}/s{seed}/semisup_{tag}.json",
     params:
-        cfg=IFND_CONFIG,
-        eval_fingerprint=lambda w: fingerprint(["eval"]),
-        run_dir=lambda w, input: os.path.dirname(input.model),
-        fraction=lambda w: SEMISUP_FRACTIONS[w.tag],
+        cmd=lambda w, output: job_of(output[0]).cmd,
+        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
     log:
-        "logs/semisup/main/{method}/s{seed}/semisup_{tag}.log",
+        f"logs/{EXPERIMENT}/semisup/main/{{method}}/s{{seed}}/semisup_{{tag}}.log",
     threads: 1
     resources:
         mem_mb=4000,
@@ -86,18 +83,19 @@ rule semisup:
     conda:
         "../envs/ifnd.yaml"
     shell:
-        "IFND_THREADS={threads} ifnd semisup {params.run_dir} {params.cfg} --fraction {params.fraction}"
-        " --split {input.split} --out {output} > {log} 2>&1"
+        "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
 
 
 rule rawpixels:
+    input:
+        stamp=lambda w: config_stamp(f"{R}/reference/rawpixels.json"),
     output:
-        report("results/reference/rawpixels.json", caption="../report/references.rst", category="References"),
+        report(R + "/reference/rawpixels.json", caption="../report/references.rst", category="References"),
     params:
-        cfg=IFND_CONFIG,
-        data_fingerprint=lambda w: fingerprint(["data", "eval"]),
+        cmd=lambda w, output: job_of(output[0]).cmd,
+        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
     log:
-        "logs/reference/rawpixels.log",
+        f"logs/{EXPERIMENT}/reference/rawpixels.log",
     threads: 1
     resources:
         mem_mb=4000,
@@ -105,17 +103,19 @@ rule rawpixels:
     conda:
         "../envs/ifnd.yaml"
     shell:
-        "IFND_THREADS={threads} ifnd rawpixels {params.cfg} --out {output} > {log} 2>&1"
+        "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
 
 
 rule supervised:
+    input:
+        stamp=lambda w: config_stamp(f"{R}/reference/supervised/s{w.seed}.json"),
     output:
-        "results/reference/supervised/s{seed}.json",
+        R + "/reference/supervised/s{seed}.json",
     params:
-        cfg=IFND_CONFIG,
-        train_fingerprint=lambda w: fingerprint(["data", "model", "augment", "train", "eval"]),
+        cmd=lambda w, output: job_of(output[0]).cmd,
+        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
     log:
-        "logs/reference/supervised/s{seed}.log",
+        f"logs/{EXPERIMENT}/reference/supervised/s{{seed}}.log",
     threads: 1
     resources:
         mem_mb=4000,
@@ -123,21 +123,19 @@ rule supervised:
     conda:
         "../envs/ifnd.yaml"
     shell:
-        "IFND_THREADS={threads} ifnd supervised {params.cfg} --set train.seed={wildcards.seed}"
-        " --out {output} > {log} 2>&1"
+        "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
 
 
 rule random_init:
     input:
-        model=lambda w: f"results/runs/{reference_run(w.seed)}/model.pt",
+        lambda w: job_of(f"{R}/reference/random_init/s{w.seed}/{w.evaluation}.json").deps,
     output:
-        "results/reference/random_init/s{seed}/{evaluation}.json",
+        R + "/reference/random_init/s{seed}/{evaluation}.json",
     params:
-        cfg=IFND_CONFIG,
-        eval_fingerprint=lambda w: fingerprint(["eval"]),
-        run_dir=lambda w, input: os.path.dirname(input.model),
+        cmd=lambda w, output: job_of(output[0]).cmd,
+        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
     log:
-        "logs/reference/random_init/s{seed}/{evaluation}.log",
+        f"logs/{EXPERIMENT}/reference/random_init/s{{seed}}/{{evaluation}}.log",
     threads: 1
     resources:
         mem_mb=4000,
@@ -145,23 +143,19 @@ rule random_init:
     conda:
         "../envs/ifnd.yaml"
     shell:
-        "IFND_THREADS={threads} ifnd {wildcards.evaluation} {params.run_dir} {params.cfg} --random-init"
-        " --out {output} > {log} 2>&1"
+        "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
 
 
 rule random_init_semisup:
     input:
-        model=lambda w: f"results/runs/{reference_run(w.seed)}/model.pt",
-        split=lambda w: split_file(w.seed, w.tag),
+        lambda w: job_of(f"{R}/reference/random_init/s{w.seed}/semisup_{w.tag}.json").deps,
     output:
-        "results/reference/random_init/s{seed}/semisup_{tag}.json",
+        R + "/reference/random_init/s{seed}/semisup_{tag}.json",
     params:
-        cfg=IFND_CONFIG,
-        eval_fingerprint=lambda w: fingerprint(["eval"]),
-        run_dir=lambda w, input: os.path.dirname(input.model),
-        fraction=lambda w: SEMISUP_FRACTIONS[w.tag],
+        cmd=lambda w, output: job_of(output[0]).cmd,
+        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
     log:
-        "logs/reference/random_init/s{seed}/semisup_{tag}.log",
+        f"logs/{EXPERIMENT}/reference/random_init/s{{seed}}/semisup_{{tag}}.log",
     threads: 1
     resources:
         mem_mb=4000,
@@ -169,5 +163,4 @@ rule random_init_semisup:
     conda:
         "../envs/ifnd.yaml"
     shell:
-        "IFND_THREADS={threads} ifnd semisup {params.run_dir} {params.cfg} --random-init"
-        " --fraction {params.fraction} --split {input.split} --out {output} > {log} 2>&1"
+        "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"

@@ -1,18 +1,19 @@
-# Tables 1-4, Figures 1-4 and results/report.md (`ifnd tables | figures | report`), built from
-# the run logs, evaluation metrics and references below results/.
+# Tables 1-4 (with the flat metric files that `dvc metrics show` lists), Figures 1-4 and
+# R/report.md (`ifnd tables | figures | report`), built from the run logs, evaluation metrics
+# and references of this experiment only (R = results/<experiment>).
 
 
 rule tables:
     input:
-        result_files(),
+        job_of(PIPE.table_files()[0]).deps,
     output:
-        report(
-            expand("results/tables/{table}.{ext}", table=TABLES, ext=["csv", "md"]),
-            caption="../report/tables.rst",
-            category="Tables",
-        ),
+        report(PIPE.table_files(), caption="../report/tables.rst", category="Tables"),
+        metrics=directory(PIPE.metrics_dir),
+    params:
+        cmd=job_of(PIPE.table_files()[0]).cmd,
+        config_fingerprint=job_of(PIPE.table_files()[0]).fingerprint,
     log:
-        "logs/report/tables.log",
+        f"logs/{EXPERIMENT}/report/tables.log",
     threads: 1
     resources:
         mem_mb=2000,
@@ -20,35 +21,22 @@ rule tables:
     conda:
         "../envs/ifnd.yaml"
     shell:
-        "ifnd tables --results results --out results/tables > {log} 2>&1"
+        "({params.cmd}) > {log} 2>&1"
 
 
 rule figures:
     input:
-        result_files(),
+        job_of(PIPE.figure_files()[0]).deps,
     output:
-        fig1=report(
-            "results/figures/fig1_false_negative_effect.png",
-            caption="../report/fig1.rst",
-            category="Figures",
-        ),
-        fig2=report(
-            "results/figures/fig2_fn_over_epochs.png",
-            caption="../report/fig2.rst",
-            category="Figures",
-        ),
-        fig3=report(
-            "results/figures/fig3_acceptance_quality.png",
-            caption="../report/fig3.rst",
-            category="Figures",
-        ),
-        fig4=report(
-            "results/figures/fig4_knn_over_epochs.png",
-            caption="../report/fig4.rst",
-            category="Figures",
-        ),
+        fig1=report(PIPE.figure_files()[0], caption="../report/fig1.rst", category="Figures"),
+        fig2=report(PIPE.figure_files()[1], caption="../report/fig2.rst", category="Figures"),
+        fig3=report(PIPE.figure_files()[2], caption="../report/fig3.rst", category="Figures"),
+        fig4=report(PIPE.figure_files()[3], caption="../report/fig4.rst", category="Figures"),
+    params:
+        cmd=job_of(PIPE.figure_files()[0]).cmd,
+        config_fingerprint=job_of(PIPE.figure_files()[0]).fingerprint,
     log:
-        "logs/report/figures.log",
+        f"logs/{EXPERIMENT}/report/figures.log",
     threads: 1
     resources:
         mem_mb=2000,
@@ -56,18 +44,19 @@ rule figures:
     conda:
         "../envs/ifnd.yaml"
     shell:
-        "ifnd figures --results results --out results/figures > {log} 2>&1"
+        "({params.cmd}) > {log} 2>&1"
 
 
 rule report:
     input:
-        report_inputs(),
+        job_of(PIPE.report_file).deps,
     output:
-        report("results/report.md", caption="../report/report.rst", category="Report"),
+        report(PIPE.report_file, caption="../report/report.rst", category="Report"),
     params:
-        cfg=IFND_CONFIG,
+        cmd=job_of(PIPE.report_file).cmd,
+        config_fingerprint=job_of(PIPE.report_file).fingerprint,
     log:
-        "logs/report/report.log",
+        f"logs/{EXPERIMENT}/report/report.log",
     threads: 1
     resources:
         mem_mb=2000,
@@ -75,4 +64,4 @@ rule report:
     conda:
         "../envs/ifnd.yaml"
     shell:
-        "ifnd report --results results {params.cfg} --out {output} > {log} 2>&1"
+        "({params.cmd}) > {log} 2>&1"

@@ -11,6 +11,12 @@ Layout (``results`` is the root folder)::
     reference/random_init/s{seed}/{knn,linear,semisup_1,semisup_10}.json
     reference/supervised/s{seed}.json
 
+The pipeline writes this tree to ``results/<experiment>/``. Given the experiment's config,
+:class:`Results` reads exactly the runs and seeds that config plans (other folders are left
+alone) and checks that every run and every reference that records its config was made for
+this config's dataset and settings; a mismatch is one clear :class:`~ifnd.errors.UserError`.
+Without a config, every run found is read (for a results folder made by hand).
+
 A missing file is skipped and remembered (:attr:`Results.missing`) so that the report can say
 what it lacks; a present file that cannot be read or does not hold what the contract says
 raises :class:`~ifnd.errors.UserError`.
@@ -30,6 +36,7 @@ import pandas as pd
 import yaml
 
 from ..errors import UserError
+from ..pipeline import PRETRAIN_SECTIONS, Pipeline, config_difference
 
 GROUPS = ("main", "ablation", "classes")
 EVALUATIONS = ("knn", "linear", "semisup_1", "semisup_10")
@@ -253,15 +260,27 @@ class Results:
     file (e.g. ``"linear.json"``) to the runs that lack it; ``notes`` holds other remarks.
     """
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, cfg: dict | None = None):
         self.root = Path(root)
         if not self.root.is_dir():
             raise UserError(f"results folder not found: {self.root}")
+        self.cfg = cfg
+        self.pipeline = Pipeline(cfg) if cfg is not None else None
         self.missing: dict[str, list[str]] = {}
         self.notes: list[str] = []
-        self.runs: dict[RunKey, Run] = {key: self._load_run(key) for key in _discover(self.root)}
+        if self.pipeline is None:
+            keys = _discover(self.root)
+        else:
+            # the planned runs that have a run or evaluation folder (the report lists the
+            # planned runs not found at all)
+            planned = (RunKey(r.kind, r.name, r.seed, r.classes) for r in self.pipeline.runs())
+            keys = sorted((k for k in planned if (self.root / "runs" / k.subpath).is_dir()
+                           or (self.root / "evals" / k.subpath).is_dir()), key=RunKey.sort_key)
+        self.runs: dict[RunKey, Run] = {key: self._load_run(key) for key in keys}
         self.references = self._load_references()
         self._check_runs()
+        if self.pipeline is not None:
+            self._check_identity()
 
     # ------------------------------------------------------------------ loading
     def _miss(self, what: str, where: str) -> None:
@@ -317,28 +336,72 @@ class Results:
             out["rawpixels"] = raw
         else:
             self._miss("reference", "rawpixels.json")
-        # random_init: evaluation -> seed -> record (one untrained encoder per seed)
-        seed_dirs = sorted((ref / "random_init").glob("s*")) if (ref / "random_init").is_dir() else []
-        for folder in seed_dirs:
-            m = re.match(r"^s(\d+)$", folder.name)
-            if not (m and folder.is_dir()):
-                continue
+        # random_init: evaluation -> seed -> record (one untrained encoder per seed); with a
+        # config, only its seeds are read and each one missing is remembered
+        if self.pipeline is not None:
+            seeds = list(self.cfg["workflow"]["seeds"])
+        else:
+            seeds = sorted({int(m.group(1)) for p in (ref / "random_init").glob("s*")
+                            if p.is_dir() and (m := re.match(r"^s(\d+)$", p.name))}
+                           | {int(m.group(1)) for p in (ref / "supervised").glob("s*.json")
+                              if (m := re.match(r"^s(\d+)\.json$", p.name))})
+        for seed in seeds:
             for evaluation in REFERENCE_EVALUATIONS:
-                path = folder / f"{evaluation}.json"
+                path = ref / "random_init" / f"s{seed}" / f"{evaluation}.json"
                 if path.is_file():
-                    out["random_init"].setdefault(evaluation, {})[int(m.group(1))] = read_evaluation(path)
-        for evaluation in REFERENCE_EVALUATIONS:
-            if evaluation not in out["random_init"]:
-                self._miss("reference", f"random_init/s{{seed}}/{evaluation}.json")
-        sup = ref / "supervised"
-        if sup.is_dir():
-            for path in sorted(sup.glob("s*.json")):
-                m = re.match(r"^s(\d+)\.json$", path.name)
-                if m:
-                    out["supervised"][int(m.group(1))] = read_evaluation(path)
-        if not out["supervised"]:
-            self._miss("reference", "supervised/s{seed}.json")
+                    out["random_init"].setdefault(evaluation, {})[seed] = read_evaluation(path)
+                elif self.pipeline is not None:
+                    self._miss("reference", f"random_init/s{seed}/{evaluation}.json")
+            path = ref / "supervised" / f"s{seed}.json"
+            if path.is_file():
+                out["supervised"][seed] = read_evaluation(path)
+            elif self.pipeline is not None:
+                self._miss("reference", f"supervised/s{seed}.json")
+        if self.pipeline is None:
+            for evaluation in REFERENCE_EVALUATIONS:
+                if evaluation not in out["random_init"]:
+                    self._miss("reference", f"random_init/s{{seed}}/{evaluation}.json")
+            if not out["supervised"]:
+                self._miss("reference", "supervised/s{seed}.json")
         return out
+
+    def _check_identity(self) -> None:
+        """Every run and every reference that records its config was made for this config:
+        its dataset, and the settings it depends on. One error line names the first file that
+        disagrees."""
+        pipe, cfg = self.pipeline, self.cfg
+        dataset = cfg["data"]["name"]
+        hint = (f"rerun it for this config (snakemake reruns it), or give this config another "
+                f"workflow.experiment (now {pipe.experiment!r})")
+        for key, run in self.runs.items():
+            if run.config is None:
+                continue
+            path = self.root / "runs" / key.subpath / "config.resolved.yaml"
+            recorded = run.cfg("data.name")
+            if recorded != dataset:
+                raise UserError(f"{path}: a run on {recorded!r}, but the config's dataset is "
+                                f"{dataset!r}; {hint}")
+            spec = pipe.find_run(str(key))
+            diff = config_difference(run.config, cfg, PRETRAIN_SECTIONS, pipe.run_overrides(spec))
+            if diff:
+                raise UserError(f"{path}: made with another config ({diff}); {hint}")
+        for job in pipe.jobs:
+            if job.rule not in ("rawpixels", "supervised"):
+                continue
+            path = self.root / Path(job.outs[0]).relative_to(pipe.root)
+            if not path.is_file():
+                continue
+            recorded = read_json(path).get("inputs", {})
+            recorded = recorded.get("config") if isinstance(recorded, dict) else None
+            if not isinstance(recorded, dict):
+                continue
+            name = (recorded.get("data") or {}).get("name") if isinstance(recorded.get("data"), dict) else None
+            if name != dataset:
+                raise UserError(f"{path}: a reference for {name!r}, but the config's dataset is "
+                                f"{dataset!r}; {hint}")
+            diff = config_difference(recorded, cfg, job.params, job.overrides)
+            if diff:
+                raise UserError(f"{path}: made with another config ({diff}); {hint}")
 
     def _check_runs(self) -> None:
         """Remarks the report should make: unfinished runs, class counts that disagree."""

@@ -319,12 +319,17 @@ def draw_figures(results: Results, out_dir: str | Path) -> list[Path]:
 # --------------------------------------------------------------------------- command line
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--results", default="results", help="the results folder (default: results)")
+    parser.add_argument("--results", default="results", help="the results folder of one experiment")
+    parser.add_argument("--config", nargs="+", default=None, metavar="FILE",
+                        help="the config the experiment ran with: only its runs and seeds are read, "
+                             "and every file is checked against it (without it: every run found)")
     parser.add_argument("--out", default=None, help="folder for the figures (default: RESULTS/figures)")
 
 
 def run(args) -> int:
-    results = Results(args.results)
+    from .tables import results_of
+
+    results = results_of(args)
     out = Path(args.out) if args.out else Path(args.results) / "figures"
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")

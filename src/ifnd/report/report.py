@@ -517,7 +517,8 @@ def build_report(results: Results, cfg: dict, out_path: Path, figures_dir: Path,
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--results", default="results", help="the results folder (default: results)")
+    parser.add_argument("--results", default=None,
+                        help="the results folder of the experiment (default: results/<experiment>)")
     parser.add_argument("--config", nargs="+", default=["config/config.yaml"], metavar="FILE",
                         help="the config (and override files merged on top) the pipeline ran with")
     parser.add_argument("--out", default=None, help="report file (default: RESULTS/report.md)")
@@ -552,7 +553,11 @@ def update_readme(readme: Path, tables_dir: Path, report: Path) -> None:
 
 def run(args) -> int:
     cfg = load_config(args.config[0], extra_files=args.config[1:])
-    results = Results(args.results)
+    if args.results is None:
+        from ..pipeline import Pipeline
+
+        args.results = Pipeline(cfg, args.config).root
+    results = Results(args.results, cfg)
     out = Path(args.out) if args.out else Path(args.results) / "report.md"
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file name such as {out / 'report.md'}")

@@ -465,18 +465,115 @@ def write_tables(tables: list[Table], out_dir: str | Path) -> list[Path]:
     return written
 
 
+# --------------------------------------------------------------------------- flat metrics
+
+# (table, column prefix in the CSV, metric name in the flat files)
+METRIC_COLUMNS = (
+    ("table1_linear", "linear_top1_pct", "linear_top1"),
+    ("table1_linear", "knn_top1_pct", "knn_top1"),
+    ("table2_semisup", "semisup_1_top1_pct", "semisup_1_top1"),
+    ("table2_semisup", "semisup_10_top1_pct", "semisup_10_top1"),
+    ("table2_semisup", "all_labels_top1_pct", "all_labels_top1"),
+    ("table3_ablations", "linear_top1_pct", "linear_top1"),
+    ("table3_ablations", "knn_top1_pct", "knn_top1"),
+    ("table3_ablations", "fn_precision_pct", "fn_precision"),
+    ("table3_ablations", "fn_recall_pct", "fn_recall"),
+    ("table3_ablations", "fn_per_anchor", "fn_per_anchor"),
+    ("table4_fn_stats", "fn_precision_pct", "fn_precision"),
+    ("table4_fn_stats", "fn_recall_pct", "fn_recall"),
+    ("table4_fn_stats", "fn_per_anchor", "fn_per_anchor"),
+)
+
+
+def _metric_row(table: str, row: str) -> str | None:
+    """The flat file a table row goes to (None: a difference or per-level row)."""
+    if table in ("table1_linear", "table2_semisup"):
+        if row.startswith("diff:"):
+            return None
+        return row.split(":", 1)[1] if row.startswith("ref:") else row
+    if table == "table3_ablations":
+        return None if row == "ifnd" else row.replace(":", "_")  # ifnd: the main run's row
+    if table == "table4_fn_stats":
+        if row.startswith("main:"):
+            return row.split(":", 1)[1]
+        return row.replace(":", "_") if row.startswith("ablation:") else None
+    return None
+
+
+def flat_metrics(tables_dir: str | Path) -> dict[str, dict[str, float]]:
+    """Per method, ablation and reference: the mean over seeds of each headline metric (and
+    ``seeds``, the most seeds any of them has), read from the table CSVs in ``tables_dir``, in percent where the tables
+    are. These are the compact files `dvc metrics show` lists; the per-seed values and their
+    provenance stay in the evaluation files."""
+    out: dict[str, dict[str, float]] = {}
+    for table, prefix, name in METRIC_COLUMNS:
+        path = Path(tables_dir) / f"{table}.csv"
+        if not path.is_file():
+            raise UserError(f"{path} not found: run `ifnd tables` first")
+        frame = pd.read_csv(path)
+        if f"{prefix}_mean" not in frame.columns:
+            continue
+        for _, rec in frame.iterrows():
+            row = _metric_row(table, str(rec["row"]))
+            mean, n = rec[f"{prefix}_mean"], rec.get(f"{prefix}_n")
+            if row is None or pd.isna(mean):
+                continue
+            out.setdefault(row, {})[name] = round(float(mean), 4)
+            if pd.notna(n) and float(n) > 0:
+                out[row]["seeds"] = max(out[row].get("seeds", 0), int(n))
+    return out
+
+
+def write_flat_metrics(tables_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """One small JSON per row of :func:`flat_metrics` in ``out_dir`` (stale files removed)."""
+    import json
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--metrics {out_dir} exists and is not a folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = flat_metrics(tables_dir)
+    for old in out_dir.glob("*.json"):
+        if old.stem not in records:
+            old.unlink()
+    written = []
+    for row, values in records.items():
+        path = out_dir / f"{row}.json"
+        atomic_write_text(path, json.dumps(dict(sorted(values.items())), indent=1) + "\n")
+        written.append(path)
+    return written
+
+
 # --------------------------------------------------------------------------- command line
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--results", default="results", help="the results folder (default: results)")
+    parser.add_argument("--results", default="results", help="the results folder of one experiment")
+    parser.add_argument("--config", nargs="+", default=None, metavar="FILE",
+                        help="the config the experiment ran with: only its runs and seeds are read, "
+                             "and every file is checked against it (without it: every run found)")
     parser.add_argument("--out", default=None, help="folder for the tables (default: RESULTS/tables)")
+    parser.add_argument("--metrics", default=None, metavar="DIR",
+                        help="also write the flat metric files (one JSON per method, ablation and "
+                             "reference: means over seeds) to DIR")
+
+
+def results_of(args) -> Results:
+    """The Results of ``--results``, restricted to and checked against ``--config`` if given."""
+    if getattr(args, "config", None):
+        from ..config import load_config
+
+        return Results(args.results, load_config(args.config[0], extra_files=args.config[1:]))
+    return Results(args.results)
 
 
 def run(args) -> int:
-    results = Results(args.results)
+    results = results_of(args)
     out = Path(args.out) if args.out else Path(args.results) / "tables"
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
     written = write_tables(build_tables(results), out)
     print(f"wrote {len(written)} files to {out}")
+    if args.metrics:
+        flat = write_flat_metrics(out, args.metrics)
+        print(f"wrote {len(flat)} metric files to {args.metrics}")
     return 0

@@ -1,0 +1,512 @@
+"""The pipeline, defined once: which runs, evaluations and references an experiment has, where
+their files go, the exact `ifnd` command of every job, the config keys and source files each
+job reads. The Snakemake workflow (workflow/rules/common.smk) and the DVC pipeline
+(``ifnd dvc-yaml`` writes dvc.yaml) are both built from :class:`Pipeline`, so their jobs,
+commands, inputs and outputs agree by construction.
+
+Every output of an experiment lies below ``results/<experiment>/`` (``workflow.experiment``,
+default: the dataset name), references included, so that two experiments never share a file.
+
+    python -m ifnd.pipeline state-dir RUN --config FILE...   # the resumable-state folder of a run
+
+Nothing here reads data or runs a step; only the yaml/json standard tools are imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import hashlib
+import json
+import shlex
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from .config import load_config
+from .errors import UserError
+
+BASE_CONFIG = "config/config.yaml"
+RESULTS = "results"
+
+# The class-subset sweep of Figure 1 compares the baseline with the oracle upper bound.
+CLASS_SWEEP_METHODS = ("simclr", "oracle")
+
+# Config keys that change how a run is executed or shown, not what it computes (the trainer
+# resumes across them: see RESUME_FREE_KEYS in src/ifnd/train.py).
+EXECUTION_ONLY_KEYS = ("train.progress", "train.threads", "train.device")
+
+# Keys left out when a reference's recorded config is compared with the current one: besides
+# the execution-only keys, the numeric format and memory layout ("auto" is resolved per machine
+# when the job runs), which change how a result is computed, not what it measures.
+IDENTITY_FREE_KEYS = EXECUTION_ONLY_KEYS + ("train.precision", "train.channels_last", "train.compile")
+
+# Pretraining reads every section but `workflow` and `eval` (evaluations take `eval` from the
+# current config, so changing an evaluation setting never retrains).
+PRETRAIN_SECTIONS = ("data", "model", "augment", "train", "method", "fnd")
+SUPERVISED_SECTIONS = ("data", "model", "augment", "train", "eval")
+RAWPIXELS_SECTIONS = ("data", "eval")
+REPORT_SECTIONS = ("data", "model", "augment", "train", "method", "fnd", "eval", "workflow")
+
+TABLES = ("table1_linear", "table2_semisup", "table3_ablations", "table4_fn_stats")
+FIGURES = ("fig1_false_negative_effect", "fig2_fn_over_epochs", "fig3_acceptance_quality",
+           "fig4_knn_over_epochs")
+REFERENCE_VALUES = "config/reference_values.yaml"
+
+# The command module of each step (for the source files a job depends on).
+STEP_MODULES = {
+    "pretrain": "ifnd.train", "knn": "ifnd.evaluate.knn", "linear": "ifnd.evaluate.linear",
+    "splits": "ifnd.evaluate.splits", "semisup": "ifnd.evaluate.semisup",
+    "rawpixels": "ifnd.evaluate.rawpixels", "supervised": "ifnd.evaluate.supervised",
+    "tables": "ifnd.report.tables", "figures": "ifnd.report.figures", "report": "ifnd.report.report",
+}
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def experiment_name(cfg: dict) -> str:
+    """``workflow.experiment``, or the dataset name when it is null."""
+    return cfg["workflow"].get("experiment") or cfg["data"]["name"]
+
+
+def fraction_tag(fraction: float) -> str:
+    """0.01 -> "1", 0.1 -> "10": the label fraction in percent, as in file names."""
+    return f"{round(fraction * 100, 6):g}"
+
+
+def _set_dotted(tree: dict, key: str, value) -> None:
+    *parents, last = key.split(".")
+    for part in parents:
+        tree = tree[part]
+    tree[last] = value
+
+
+def _get_dotted(tree: dict, key: str):
+    for part in key.split("."):
+        tree = tree[part]
+    return tree
+
+
+def fingerprint(cfg: dict, keys, overrides=()) -> str:
+    """A short hash of the config keys a step reads (with run overrides applied, execution-only
+    keys left out): it names a run's state folder and, as a Snakemake param, makes a job rerun
+    when one of those values changes (and only then)."""
+    cfg = copy.deepcopy(dict(cfg))
+    for key, value in overrides:
+        _set_dotted(cfg, key, value)
+    for key in EXECUTION_ONLY_KEYS:
+        section, name = key.split(".")
+        cfg.get(section, {}).pop(name, None)
+    picked = {k: _get_dotted(cfg, k) for k in keys}
+    text = json.dumps(picked, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def config_difference(recorded: dict, cfg: dict, keys, overrides=()) -> str | None:
+    """``"key: recorded -> current"`` for the first of ``keys`` (sections or dotted keys, leaves
+    compared one by one, execution-only keys skipped) whose value in ``recorded`` differs from
+    ``cfg`` with ``overrides`` applied; None when they agree."""
+    current = copy.deepcopy(dict(cfg))
+    for key, value in overrides:
+        _set_dotted(current, key, value)
+
+    def leaves(tree, prefix):
+        if isinstance(tree, dict):
+            out = {}
+            for k, v in tree.items():
+                out.update(leaves(v, f"{prefix}.{k}"))
+            return out
+        return {prefix: tree}
+
+    missing = object()
+    for key in keys:
+        try:
+            now = leaves(_get_dotted(current, key), key)
+        except (KeyError, TypeError):
+            now = {}
+        try:
+            then = leaves(_get_dotted(recorded, key), key)
+        except (KeyError, TypeError):
+            then = {}
+        for leaf in sorted(set(now) | set(then)):
+            if leaf in IDENTITY_FREE_KEYS:
+                continue
+            a, b = then.get(leaf, missing), now.get(leaf, missing)
+            if a != b:
+                show = lambda v: "(absent)" if v is missing else json.dumps(v)  # noqa: E731
+                return f"{leaf}: {show(a)} -> {show(b)}"
+    return None
+
+
+# --------------------------------------------------------------------------- source files
+def _module_file(module: str) -> Path | None:
+    parts = module.split(".")
+    if parts[0] != "ifnd":
+        return None
+    base = PACKAGE_DIR.joinpath(*parts[1:])
+    if base.with_suffix(".py").is_file():
+        return base.with_suffix(".py")
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py"
+    return None
+
+
+def _imports(path: Path, module: str) -> set[str]:
+    """The ifnd modules that ``module`` (file ``path``) imports."""
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                stem = ".".join(base + ([node.module] if node.module else []))
+            else:
+                stem = node.module or ""
+            found.add(stem)
+            found.update(f"{stem}.{a.name}" for a in node.names)  # `from . import x`
+    return {m for m in found if m.split(".")[0] == "ifnd"}
+
+
+def source_files(module: str) -> list[str]:
+    return list(_source_files(module))
+
+
+@lru_cache(maxsize=None)
+def _source_files(module: str) -> tuple[str, ...]:
+    """The package files ``module`` runs: its ifnd imports, followed to the end (and the
+    parent packages' __init__ files Python runs on the way), as paths from the repository
+    root. config.py reads the config schema, which is listed too."""
+    seen: dict[str, Path] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:i])
+            path = _module_file(prefix)
+            if path is not None and prefix not in seen:
+                seen[prefix] = path
+                todo.extend(_imports(path, prefix))
+    files = {p for p in seen.values()}
+    if "ifnd.config" in seen:
+        files.add(PACKAGE_DIR / "config.schema.yaml")
+    root = PACKAGE_DIR.parent.parent
+    return tuple(sorted(p.relative_to(root).as_posix() for p in files))
+
+
+# --------------------------------------------------------------------------- jobs
+@dataclass(frozen=True)
+class Run:
+    """One pretraining run: ``main/{method}/s{seed}``, ``ablation/{name}/s{seed}`` or
+    ``classes/{method}/c{n}/s{seed}``."""
+
+    kind: str
+    name: str
+    seed: int
+    classes: int | None = None
+
+    @property
+    def path(self) -> str:
+        middle = f"/c{self.classes}" if self.classes is not None else ""
+        return f"{self.kind}/{self.name}{middle}/s{self.seed}"
+
+
+@dataclass
+class Job:
+    """One step of the pipeline: a Snakemake job and a DVC stage."""
+
+    rule: str                 # Snakemake rule
+    stage: str                # DVC stage name
+    cmd: str                  # the shell command (run from the repository root)
+    outs: list[str]
+    deps: list[str] = field(default_factory=list)     # files made by other jobs (or tracked)
+    params: list[str] = field(default_factory=list)   # config keys the step reads
+    overrides: list = field(default_factory=list)     # run overrides applied before hashing
+    code: list[str] = field(default_factory=list)     # source files (DVC deps)
+    metrics: list[str] = field(default_factory=list)  # outs shown by `dvc metrics show`
+    in_git: bool = False      # outputs committed to git (DVC: cache: false)
+    fingerprint: str = ""
+
+
+class Pipeline:
+    """Every job of the experiment described by ``cfg`` (merged from ``config_files``)."""
+
+    def __init__(self, cfg: dict, config_files=(BASE_CONFIG,)):
+        self.cfg = cfg
+        self.wf = cfg["workflow"]
+        self.config_files = list(config_files)
+        self.experiment = experiment_name(cfg)
+        self.root = f"{RESULTS}/{self.experiment}"
+        self.config_args = " ".join(["--config"] + [shlex.quote(f) for f in self.config_files])
+        self.fractions = {fraction_tag(f): f for f in cfg["eval"]["semisup"]["fractions"]}
+        methods = self.wf["methods"]
+        # The random-initialisation references evaluate an untrained copy of this method's
+        # encoder, once per seed (initialised with train.seed = s, fine-tuned on split s), so
+        # that the comparison with the pretrained encoder of seed s is paired.
+        self.reference_method = "simclr" if "simclr" in methods else methods[0]
+        self.jobs: list[Job] = []
+        self._build()
+        self.by_output = {out: job for job in self.jobs for out in job.outs}
+
+    @classmethod
+    def from_files(cls, config_files) -> "Pipeline":
+        files = list(config_files) or [BASE_CONFIG]
+        return cls(load_config(files[0], extra_files=files[1:]), files)
+
+    # ------------------------------------------------------------------ runs
+    def runs(self) -> list[Run]:
+        wf = self.wf
+        return ([Run("main", m, s) for m in wf["methods"] for s in wf["seeds"]]
+                + [Run("ablation", a, s) for a in wf["ablations"] for s in wf["ablation_seeds"]]
+                + [Run("classes", m, s, n) for m in CLASS_SWEEP_METHODS for n in wf["class_sweep"]
+                   for s in wf["class_sweep_seeds"]])
+
+    def run_overrides(self, run: Run) -> list[tuple]:
+        """The config changes that turn the experiment config into one run's config."""
+        if run.kind == "main":
+            overrides = [("method.name", run.name)]
+        elif run.kind == "ablation":
+            overrides = list(self.wf["ablations"][run.name].items()) + [("method.name", "ifnd")]
+        else:
+            overrides = [("method.name", run.name), ("data.classes", list(range(run.classes)))]
+        return overrides + [("train.seed", run.seed)]
+
+    def run_config(self, run: Run) -> dict:
+        cfg = copy.deepcopy(self.cfg)
+        for key, value in self.run_overrides(run):
+            _set_dotted(cfg, key, value)
+        return cfg
+
+    def state_dir(self, run: Run) -> str:
+        """Resumable training state, outside the declared outputs so that a rerun (or DVC's
+        removal of outputs) never wipes long training; one folder per config, because the
+        trainer refuses to resume a state made with another config."""
+        digest = fingerprint(self.cfg, self._pretrain_keys(run), self.run_overrides(run))
+        return f"state/{self.experiment}/{run.path}/{digest}"
+
+    def find_run(self, path: str) -> Run:
+        for run in self.runs():
+            if run.path == path:
+                return run
+        raise UserError(f"{path} is not a run of experiment {self.experiment!r}")
+
+    def _pretrain_keys(self, run: Run) -> list[str]:
+        keys = list(PRETRAIN_SECTIONS)
+        if run.kind == "ablation":
+            keys.append(f"workflow.ablations.{run.name}")
+        return keys
+
+    # ------------------------------------------------------------------ files
+    def run_dir(self, run: Run) -> str:
+        return f"{self.root}/runs/{run.path}"
+
+    def run_files(self, run: Run) -> list[str]:
+        return [f"{self.run_dir(run)}/{name}" for name in
+                ("model.pt", "train_log.csv", "fn_stats.csv", "config.resolved.yaml", "meta.json")]
+
+    def split_file(self, seed: int, tag: str) -> str:
+        return f"{self.root}/splits/f{tag}_s{seed}.json"
+
+    def evaluations(self, run: Run) -> list[str]:
+        names = ["knn", "linear"]
+        if run.kind == "main":
+            names += [f"semisup_{tag}" for tag in self.fractions]
+        return names
+
+    def eval_file(self, run: Run, name: str) -> str:
+        return f"{self.root}/evals/{run.path}/{name}.json"
+
+    def reference_run(self, seed: int) -> Run:
+        return Run("main", self.reference_method, seed)
+
+    def reference_files(self) -> list[str]:
+        return [j.outs[0] for j in self.jobs if j.rule in
+                ("rawpixels", "supervised", "random_init", "random_init_semisup")]
+
+    def table_files(self) -> list[str]:
+        return [f"{self.root}/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
+
+    def figure_files(self) -> list[str]:
+        return [f"{self.root}/figures/{f}.png" for f in FIGURES]
+
+    @property
+    def metrics_dir(self) -> str:
+        return f"{self.root}/metrics"
+
+    @property
+    def report_file(self) -> str:
+        return f"{self.root}/report.md"
+
+    def final_targets(self) -> list[str]:
+        return self.table_files() + [self.metrics_dir] + self.figure_files() + [self.report_file]
+
+    # ------------------------------------------------------------------ the jobs
+    def _add(self, job: Job, step: str) -> None:
+        job.code = source_files(STEP_MODULES[step])
+        job.fingerprint = fingerprint(self.cfg, job.params, job.overrides)
+        self.jobs.append(job)
+
+    def _build(self) -> None:
+        cfg_args = self.config_args
+        for run in self.runs():
+            run_dir = self.run_dir(run)
+            if run.kind == "main":
+                variant = f"--set method.name={run.name}"
+            elif run.kind == "ablation":
+                variant = f"--ablation {shlex.quote(run.name)}"
+            else:
+                variant = f"--set method.name={run.name} --classes {run.classes}"
+            # the state folder is computed from the config when the job starts, so that a
+            # changed config (`dvc exp run -S ...`) gets a folder of its own
+            self._add(Job(
+                "pretrain", f"pretrain-{run.path.replace('/', '-')}",
+                f"state=$(python -m ifnd.pipeline state-dir {run.path} {cfg_args})"
+                f" && ifnd pretrain {cfg_args} {variant} --set train.seed={run.seed} --out {run_dir}"
+                ' --state-dir "$state"',
+                outs=self.run_files(run), params=self._pretrain_keys(run),
+                overrides=self.run_overrides(run)), "pretrain")
+        for seed in self.wf["seeds"]:
+            for tag, fraction in self.fractions.items():
+                self._add(Job(
+                    "splits", f"splits-f{tag}-s{seed}",
+                    f"ifnd splits {cfg_args} --fraction {fraction} --seed {seed}"
+                    f" --out {self.split_file(seed, tag)}",
+                    outs=[self.split_file(seed, tag)], params=["data"]), "splits")
+        for run in self.runs():
+            model = f"{self.run_dir(run)}/model.pt"
+            for name in self.evaluations(run):
+                stage = f"{name}-{run.path.replace('/', '-')}"
+                out = self.eval_file(run, name)
+                if name.startswith("semisup_"):
+                    tag = name.split("_", 1)[1]
+                    split = self.split_file(run.seed, tag)
+                    self._add(Job(
+                        "semisup", stage,
+                        f"ifnd semisup {self.run_dir(run)} {cfg_args} --fraction {self.fractions[tag]}"
+                        f" --split {split} --out {out}",
+                        outs=[out], deps=[model, split], params=["eval"]), "semisup")
+                else:
+                    self._add(Job(
+                        name, stage, f"ifnd {name} {self.run_dir(run)} {cfg_args} --out {out}",
+                        outs=[out], deps=[model], params=["eval"]), name)
+        # references: the raw pixels, the supervised ceiling and the untrained encoder
+        ref = f"{self.root}/reference"
+        self._add(Job("rawpixels", "rawpixels", f"ifnd rawpixels {cfg_args} --out {ref}/rawpixels.json",
+                      outs=[f"{ref}/rawpixels.json"], params=list(RAWPIXELS_SECTIONS), in_git=True),
+                  "rawpixels")
+        for seed in self.wf["seeds"]:
+            out = f"{ref}/supervised/s{seed}.json"
+            self._add(Job("supervised", f"supervised-s{seed}",
+                          f"ifnd supervised {cfg_args} --set train.seed={seed} --out {out}",
+                          outs=[out], params=list(SUPERVISED_SECTIONS),
+                          overrides=[("train.seed", seed)], in_git=True), "supervised")
+        for seed in self.wf["seeds"]:
+            run = self.reference_run(seed)
+            model = f"{self.run_dir(run)}/model.pt"
+            for name in ["knn", "linear"] + [f"semisup_{t}" for t in self.fractions]:
+                out = f"{ref}/random_init/s{seed}/{name}.json"
+                stage = f"random_init-{name}-s{seed}"
+                if name.startswith("semisup_"):
+                    tag = name.split("_", 1)[1]
+                    split = self.split_file(seed, tag)
+                    self._add(Job(
+                        "random_init_semisup", stage,
+                        f"ifnd semisup {self.run_dir(run)} {cfg_args} --random-init"
+                        f" --fraction {self.fractions[tag]} --split {split} --out {out}",
+                        outs=[out], deps=[model, split], params=["eval"], in_git=True), "semisup")
+                else:
+                    self._add(Job(
+                        "random_init", stage,
+                        f"ifnd {name} {self.run_dir(run)} {cfg_args} --random-init --out {out}",
+                        outs=[out], deps=[model], params=["eval"], in_git=True), name)
+        # tables, figures and the report
+        evidence = []
+        for run in self.runs():
+            evidence += self.run_files(run)[1:]
+            evidence += [self.eval_file(run, n) for n in self.evaluations(run)]
+        evidence += self.reference_files()
+        report_args = f"--results {self.root} {cfg_args}"
+        self._add(Job("tables", "tables",
+                      f"ifnd tables {report_args} --out {self.root}/tables --metrics {self.metrics_dir}",
+                      outs=self.table_files() + [self.metrics_dir], deps=evidence,
+                      params=["data.name", "workflow"], metrics=[self.metrics_dir], in_git=True),
+                  "tables")
+        self._add(Job("figures", "figures", f"ifnd figures {report_args} --out {self.root}/figures",
+                      outs=self.figure_files(), deps=evidence, params=["data.name", "workflow"],
+                      in_git=True), "figures")
+        quoted = [REFERENCE_VALUES] if (PACKAGE_DIR.parent.parent / REFERENCE_VALUES).is_file() else []
+        self._add(Job("report", "report", f"ifnd report {report_args} --out {self.report_file}",
+                      outs=[self.report_file],
+                      deps=self.table_files() + self.figure_files() + quoted,
+                      params=list(REPORT_SECTIONS), in_git=True), "report")
+
+    # ------------------------------------------------------------------ queries
+    def recorded_mismatch(self, job: Job) -> str | None:
+        """For a reference that records the config it was made with (rawpixels, supervised):
+        the first config key whose recorded value differs from the current one, else None
+        (also None when the file is absent or records no config)."""
+        path = Path(job.outs[0])
+        if job.rule not in ("rawpixels", "supervised") or not path.is_file():
+            return None
+        try:
+            recorded = json.loads(path.read_text()).get("inputs", {}).get("config")
+        except (OSError, ValueError, AttributeError):
+            return f"{path} is unreadable"
+        if not isinstance(recorded, dict):
+            return None
+        return config_difference(recorded, self.cfg, job.params, job.overrides)
+
+    def job(self, output: str) -> Job:
+        try:
+            return self.by_output[output]
+        except KeyError:
+            raise UserError(f"{output} is not an output of experiment {self.experiment!r}") from None
+
+    def plots(self) -> list[dict]:
+        """DVC plot definitions: the per-epoch curves of every main run, every seed."""
+        def curves(filename, column, methods):
+            return {f"{self.run_dir(Run('main', m, s))}/{filename}": column
+                    for m in methods if m in self.wf["methods"] for s in self.wf["seeds"]}
+        every, detecting = ("simclr", "ifnd", "oracle"), ("ifnd", "oracle")
+        spec = [
+            ("knn_over_epochs", "kNN top-1 accuracy over epochs", "train_log.csv", "knn_top1", every),
+            ("fn_precision_over_epochs", "precision of the detected false negatives",
+             "fn_stats.csv", "fn_precision", detecting),
+            ("fn_recall_over_epochs", "recall of the detected false negatives", "fn_stats.csv",
+             "fn_recall", detecting),
+            ("fn_per_anchor_over_epochs", "detected false negatives per anchor", "fn_stats.csv",
+             "fn_per_anchor", every),
+            ("acceptance_rate_over_epochs", "acceptance rate of pseudo-labels", "train_log.csv",
+             "acceptance_rate", ("ifnd",)),
+        ]
+        out = []
+        for name, title, filename, column, methods in spec:
+            y = curves(filename, column, methods)
+            if y:
+                out.append({name: {"title": title, "template": "linear", "x": "epoch", "y": y}})
+        return out
+
+
+# --------------------------------------------------------------------------- command line
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ifnd.pipeline", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("state-dir", help="print the resumable-state folder of a run")
+    p.add_argument("run", help="a run path such as main/simclr/s0")
+    p.add_argument("--config", nargs="+", default=[BASE_CONFIG], metavar="FILE")
+    args = parser.parse_args(argv)
+    try:
+        pipe = Pipeline.from_files(args.config)
+        print(pipe.state_dir(pipe.find_run(args.run)))
+    except UserError as exc:
+        print(f"ifnd.pipeline: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
