@@ -1,8 +1,9 @@
 """The two options of every config-taking command: ``--config FILE [FILE...]`` and ``--set k=v``.
 
 The first file is the base config (``config/config.yaml`` by default, the packaged copy outside
-a checkout, or a small override file beside it); further files are merged on top in order; ``--set dotted.key=value`` pairs (values
-parsed as YAML) are applied last. See :func:`ifnd.config.load_config`.
+a checkout, or a small override file beside it); further files are merged on top in order;
+``--set dotted.key=value`` pairs (values parsed as YAML) are applied last. See
+:func:`ifnd.config.load_config`.
 """
 
 from __future__ import annotations
