@@ -100,7 +100,14 @@ def load_bench_config(model: str, extra: dict | None = None, sets: list[str] | N
     for item in sets or []:
         key, value = parse_override(item)
         overrides[key] = value
-    return load_config(BASE_CONFIG, overrides)
+    cfg = load_config(BASE_CONFIG, overrides)
+    # train.precision / channels_last `auto` resolved as `ifnd pretrain` resolves them on this
+    # machine, so that ours and the peer run (and the results record) the same concrete choice.
+    from ifnd.hardware import resolve_execution
+
+    ex = resolve_execution(cfg["train"], resolve_device(cfg["train"]["device"]))
+    cfg["train"]["precision"], cfg["train"]["channels_last"] = ex.precision, ex.channels_last
+    return cfg
 
 
 def resolve_device(name: str) -> torch.device:
@@ -564,6 +571,11 @@ def machine_info(device: torch.device) -> dict:
         "loadavg_at_start": [round(v, 2) for v in os.getloadavg()],
         "busy": busy, "other_cores_busy_at_start": others,
     }
+    # the instruction set that ran (ATen's kernels, oneDNN's cap, native bf16 yes/no)
+    from ifnd.hardware import hardware_info
+
+    hw = hardware_info(device=device)
+    info.update({k: hw[k] for k in ("cpu_capability", "onednn_max_cpu_isa", "cpu_native_bf16")})
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
         info["cuda"] = torch.version.cuda

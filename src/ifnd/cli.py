@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tables": ("ifnd.report.tables", "build Tables 1-4 from run and evaluation outputs"),
     "figures": ("ifnd.report.figures", "draw Figures 1-4 from run and evaluation outputs"),
     "report": ("ifnd.report.report", "write results/report.md from the tables and figures"),
+    "dvc-yaml": ("ifnd.dvcyaml", "write dvc.yaml, the DVC stages of the pipeline the Snakemake workflow runs"),
     "export": ("ifnd.export", "write a run's backbone as a torchvision ResNet state dict"),
 }
 
@@ -69,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"ifnd {args.command}: interrupted; finished checkpoints are kept", file=sys.stderr)
         return 130
+    except OSError as exc:  # a file-system fault outside the atomic writers (those raise UserError)
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"ifnd {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     return int(result or 0)
 
 

@@ -1,11 +1,28 @@
-"""Atomic outputs: a reader never sees a half-written file, and a crash never leaves one."""
+"""Atomic outputs: a reader never sees a half-written file, and a crash never leaves one.
+
+Every file ifnd writes goes through :func:`atomic_output`: the data goes to a temporary file
+beside the target, is flushed to disk, and only then renamed onto the target. A failure (a
+full disk, an unwritable folder, a path below a regular file) removes the temporary file,
+leaves the previous version of the target as it was, and becomes one :class:`UserError` line
+naming the path and the cause.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
+
+from .errors import UserError
+
+# How torch.save reports a failed write (a full disk, among others).
+_TORCH_WRITE_FAILURE = re.compile(r"PytorchStreamWriter|inline_container|file write failed")
+# Below this many free bytes a failed write is reported as a full disk.
+_NEARLY_FULL = 1 << 20
 
 
 def public_mode() -> int:
@@ -15,17 +32,70 @@ def public_mode() -> int:
     return 0o666 & ~umask
 
 
+def _blocking_file(path: Path) -> Path | None:
+    """The nearest ancestor of ``path`` that exists but is not a folder, if any."""
+    for parent in [path, *path.parents]:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < _NEARLY_FULL
+    except OSError:
+        return False
+
+
+def write_error(path: Path, exc: BaseException) -> UserError:
+    """One clear line for a failed write of ``path``."""
+    blocker = _blocking_file(path.parent)
+    if blocker is not None:
+        why = f"{blocker} is a file, not a folder"
+    elif isinstance(exc, OSError) and exc.errno == errno.ENOSPC or _disk_full(_existing(path.parent)):
+        why = "no space left on the device"
+    elif isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        why = f"{_existing(path.parent)} is not writable ({exc.strerror})"
+    elif isinstance(exc, OSError):
+        why = exc.strerror or str(exc)
+    else:
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+    return UserError(f"cannot write {path}: {why}; earlier outputs were left as they were")
+
+
+def _existing(folder: Path) -> Path:
+    for parent in [folder, *folder.parents]:
+        if parent.exists():
+            return parent
+    return folder
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike):
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``."""
+    """Yield a temporary path beside ``path``; on success it is flushed and renamed onto ``path``.
+
+    Errors while writing (``OSError``, or the ``RuntimeError`` that ``torch.save`` raises for a
+    failed write) become a :class:`UserError`; the target is then untouched."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        yield tmp
-        os.chmod(tmp, public_mode())
-        os.replace(tmp, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    try:
+        try:
+            yield tmp
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())  # the data is on disk before the rename makes it visible
+            os.chmod(tmp, public_mode())
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise write_error(path, exc) from None
+        except RuntimeError as exc:
+            if not _TORCH_WRITE_FAILURE.search(str(exc)):
+                raise
+            raise write_error(path, exc) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -34,3 +104,20 @@ def atomic_output(path: str | os.PathLike):
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_output(path) as tmp, open(tmp, "w") as fh:
         fh.write(text)
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    import torch
+
+    with atomic_output(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def writable_folder(path: str | os.PathLike) -> Path:
+    """Create ``path`` if needed and check that files can be written in it (one error line if
+    not), so that a run fails before its work rather than after."""
+    path = Path(path)
+    probe = path / ".ifnd-write-check"
+    atomic_write_text(probe, "")
+    probe.unlink()
+    return path

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from .augment import BatchedSimCLRAugment
 from .cliargs import add_config_arguments, config_from_args
 from .config import apply_overrides, dump_config, flatten, validate
-from .fileio import atomic_output, atomic_write_text
+from .fileio import atomic_torch_save, atomic_write_text, writable_folder
 from .data import ArrayDataset, balanced_subset, load_dataset
 from .errors import UserError
 from .evaluate.knn import knn_accuracy
@@ -110,11 +110,6 @@ def learning_rate(step: int, total_steps: int, warmup_steps: int, base_lr: float
 
 
 # --------------------------------------------------------------------------- state files
-def atomic_torch_save(obj, path: Path) -> None:
-    with atomic_output(path) as tmp:
-        torch.save(obj, tmp)
-
-
 def config_differences(old: dict, new: dict) -> list[str]:
     a, b = flatten(old), flatten(new)
     diffs = []
@@ -366,6 +361,9 @@ def pretrain(cfg: dict, out_dir: str | Path, state_dir: str | Path | None = None
     if torch.cuda.is_available():
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
+    # fail now, not after an epoch of work, when an output or state folder cannot be written
+    writable_folder(out_dir)
+    writable_folder(state_path.parent)
     trainer = Pretrainer(cfg)
     resumed_from = 0
     if state_path.is_file():
@@ -393,7 +391,7 @@ def pretrain(cfg: dict, out_dir: str | Path, state_dir: str | Path | None = None
             return out_dir
     finished = time.time()
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    writable_folder(out_dir)
     _write_csv(trainer.train_rows, TRAIN_LOG_COLUMNS, out_dir / "train_log.csv")
     _write_csv(trainer.fn_rows, FN_STATS_COLUMNS, out_dir / "fn_stats.csv")
     dump_config(cfg, out_dir / "config.resolved.yaml")
