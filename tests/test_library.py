@@ -41,14 +41,7 @@ def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 # --------------------------------------------------------------------------- public names
-# Docstrings still to be written in src/ifnd/models.py; strict, so this list must shrink as
-# soon as they are there.
-UNDOCUMENTED = {"build_model", "build_backbone"}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="docstring due in models.py"))
-    if n in UNDOCUMENTED else n for n in ifnd.__all__ if n != "__version__"])
+@pytest.mark.parametrize("name", [n for n in ifnd.__all__ if n != "__version__"])
 def test_public_name_imports_and_is_documented(name):
     assert name in dir(ifnd)
     assert inspect.getdoc(getattr(ifnd, name)), f"ifnd.{name} has no docstring"

@@ -129,6 +129,8 @@ ARCHS = {
 
 
 def build_backbone(model_cfg: dict, in_channels: int) -> ResNet:
+    """The ResNet trunk of ``model_cfg`` (``arch``, ``width``, ``cifar_stem``) for images with
+    ``in_channels`` channels; its forward returns pooled features of size ``feat_dim``."""
     block, layers = ARCHS[model_cfg["arch"]]
     return ResNet(block, layers, model_cfg["width"], in_channels, model_cfg["cifar_stem"])
 
@@ -157,6 +159,8 @@ class ContrastiveModel(nn.Module):
 
 
 def build_model(cfg: dict, in_channels: int) -> ContrastiveModel:
+    """Backbone and projection head from ``cfg["model"]``; the forward returns L2-normalised
+    float32 projections, the input of :func:`ifnd.losses.ifnd_loss`."""
     backbone = build_backbone(cfg["model"], in_channels)
     head = ProjectionHead(backbone.feat_dim, cfg["model"]["proj_hidden"], cfg["model"]["proj_dim"])
     return ContrastiveModel(backbone, head)
