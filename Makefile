@@ -2,9 +2,13 @@
 # make test        set up and run the tests
 # make lint        snakemake --lint
 # make dvc-repro   the same pipeline through DVC
+# make dvc-yaml    write dvc.yaml again from the pipeline definition (src/ifnd/pipeline.py)
+# make dvc-push    send the cached runs and evaluations to the DVC remote (DVC_REMOTE)
+# make dvc-pull    fetch them from the remote into results/<experiment>/
 #
 # Variables: PYTHON (interpreter for the venv), CORES (snakemake --cores), CONFIGFILE (an
-# override file on top of config/config.yaml, e.g. CONFIGFILE=config/test.yaml), PYTEST_ARGS.
+# override file on top of config/config.yaml, e.g. CONFIGFILE=config/test.yaml), PYTEST_ARGS,
+# DVC_REMOTE (a remote's name from .dvc/config or .dvc/config.local; empty: the default one).
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -17,6 +21,7 @@ STAMP := $(VENV)/.setup-stamp
 CORES ?= all
 CONFIGFILE ?=
 PYTEST_ARGS ?=
+DVC_REMOTE ?=
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
 # The workflow's jobs call `ifnd`, DVC's stages call `ifnd` and `python`: all from the venv.
@@ -25,10 +30,10 @@ export PATH := $(BIN):$(PATH)
 CONFIG_ARGS := --config config/config.yaml $(CONFIGFILE)
 SNAKEMAKE_CONFIG := $(if $(CONFIGFILE),--configfile $(CONFIGFILE))
 
-.PHONY: help setup data reproduce test lint dvc-repro report-html
+.PHONY: help setup data reproduce test lint dvc-repro dvc-yaml dvc-push dvc-pull report-html
 
 help:
-	@sed -n '1,10p' Makefile
+	@sed -n '1,14p' Makefile
 
 setup: $(STAMP)
 
@@ -55,9 +60,9 @@ data:
 reproduce: setup
 	ifnd check $(CONFIG_ARGS)
 	snakemake --cores $(CORES) $(SNAKEMAKE_CONFIG)
-	$(if $(CONFIGFILE),,ifnd report --results results $(CONFIG_ARGS) --readme README.md)
+	$(if $(CONFIGFILE),,ifnd report $(CONFIG_ARGS) --readme README.md)
 	$(if $(CONFIGFILE),,dvc commit --force --quiet)  # record Snakemake's outputs: `dvc repro` is then up to date
-	@echo "report: results/report.md (tables in results/tables, figures in results/figures)"
+	@echo "report: results/<experiment>/report.md (tables, figures and metrics beside it)"
 
 # Snakemake's HTML report (figures and tables with their captions and provenance).
 report-html: setup
@@ -72,3 +77,14 @@ lint: setup
 dvc-repro: setup
 	ifnd check --config config/config.yaml
 	dvc repro
+
+dvc-yaml: setup
+	ifnd dvc-yaml
+
+# Publish / fetch what the committed tables were built from (checkpoints, logs, evaluations):
+# configure a remote first (README, Sharing results).
+dvc-push: setup
+	dvc push $(if $(DVC_REMOTE),-r $(DVC_REMOTE))
+
+dvc-pull: setup
+	dvc pull --allow-missing $(if $(DVC_REMOTE),-r $(DVC_REMOTE))

@@ -33,7 +33,7 @@ HEADER = """\
 #   dvc exp run -S {base}:train.epochs=20
 #   dvc metrics show               # {metrics}/*.json: means over seeds per method and reference
 #   dvc plots show                 # per-epoch curves of every seed (written to dvc_plots/)
-#   dvc dag --outs {report}   # the files behind the report
+#   dvc dag semisup_10-main-ifnd-s0   # the stages one target needs (`dvc dag --mermaid`: all)
 #
 # Experiment {experiment!r}: outputs below {root}/. Pretraining state is kept in
 # state/{experiment}/<run>/<config hash>/ (python -m ifnd.pipeline state-dir RUN), outside the

@@ -438,7 +438,7 @@ class Pipeline:
         self._add(Job("figures", "figures", f"ifnd figures {report_args} --out {self.root}/figures",
                       outs=self.figure_files(), deps=evidence, params=["data.name", "workflow"],
                       in_git=True), "figures")
-        quoted = [REFERENCE_VALUES] if (PACKAGE_DIR.parent.parent / REFERENCE_VALUES).is_file() else []
+        quoted = [REFERENCE_VALUES] if Path(REFERENCE_VALUES).is_file() else []  # from the repository root
         self._add(Job("report", "report", f"ifnd report {report_args} --out {self.report_file}",
                       outs=[self.report_file],
                       deps=self.table_files() + self.figure_files() + quoted,

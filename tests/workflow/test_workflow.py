@@ -1,5 +1,7 @@
-"""The Snakemake workflow and the DVC pipeline: lint, dry runs at every scale, the same outputs
-from both, the same pins everywhere, a clear failure on a bad config, and an end-to-end run of
+"""The Snakemake workflow and the DVC pipeline: lint, dry runs at every scale, the same jobs in
+both (commands, inputs, outputs), dvc.yaml as `ifnd dvc-yaml` writes it, DVC experiments,
+metrics and a push/pull round trip, experiments kept apart, references rerun on a config
+change, the same pins everywhere, a clear failure on a bad config, and an end-to-end run of
 config/test.yaml.
 
 Every test works in a temporary copy of the workflow files (the installed ifnd package does
@@ -23,7 +25,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the venv that has ifnd, snakemake and dvc
 WORKFLOW_FILES = ["Snakefile", "workflow", "config", "profiles", "dvc.yaml", ".dvcignore",
-                  ".dvc/config"]
+                  ".dvc/config", ".gitignore", "src/ifnd", "results/fashion-mnist"]
 CONFIGS = {
     "default": None,
     "cifar10": "config/cifar10.yaml",
@@ -60,7 +62,8 @@ def copy_workflow(dest: Path) -> Path:
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir():
-            shutil.copytree(src, target, symlinks=False)
+            shutil.copytree(src, target, symlinks=False,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(src, target)
     # DVC without git in the copy.
@@ -153,25 +156,152 @@ def test_configfile_reaches_every_ifnd_command(workdir):
         assert "--config config/config.yaml config/cifar10.yaml" in command, command
 
 
+def ifnd(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "ifnd"), *args], cwd=cwd, env=_env(), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def dvc(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "dvc"), *args], cwd=cwd, env=_env(), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def snakemake_jobs(cwd: Path, *args: str) -> dict[frozenset, dict]:
+    """The jobs of `snakemake -n -p`: outputs -> {rule, inputs, cmd} (the ifnd command inside
+    the rule's `(...) > log 2>&1` wrapper; the config stamps below .snakemake/ left out)."""
+    proc = snakemake(cwd, "-n", "-p", *args)
+    assert proc.returncode == 0, _output(proc)
+    jobs, job = {}, None
+    for line in proc.stdout.splitlines():
+        head = re.match(r"^(?:local)?rule (\S+):$", line)
+        if head:
+            job = {"rule": head.group(1), "inputs": set(), "outputs": set(), "cmd": None}
+            continue
+        if job is None:
+            continue
+        field = re.match(r"^    (input|output): (.*)$", line)
+        if field:
+            paths = {p for p in field.group(2).split(", ") if not p.startswith(".snakemake/")}
+            job["inputs" if field.group(1) == "input" else "outputs"] |= paths
+        elif line == "Shell command: None":          # rule all
+            job = None
+        elif line.startswith("Shell command: "):
+            wrapped = re.match(r"^(?:export IFND_THREADS=\d+; )?\((.*)\) > \S+ 2>&1$",
+                               line[len("Shell command: "):])
+            assert wrapped, line
+            job["cmd"] = wrapped.group(1)
+            jobs[frozenset(job["outputs"])] = job
+            job = None
+    return jobs
+
+
+def dvc_stages(path: Path) -> dict[frozenset, dict]:
+    """The stages of a dvc.yaml: outputs -> {name, deps, cmd}."""
+    stages = {}
+    for name, stage in yaml.safe_load(path.read_text())["stages"].items():
+        outs = set()
+        for key in ("outs", "metrics", "plots"):
+            for out in stage.get(key, []):
+                outs.add(next(iter(out)) if isinstance(out, dict) else out)
+        stages[frozenset(outs)] = {"name": name, "deps": set(stage.get("deps", [])), "cmd": stage["cmd"]}
+    return stages
+
+
+def test_committed_dvc_yaml_is_what_the_command_writes():
+    """dvc.yaml is generated (`ifnd dvc-yaml`) from the pipeline definition the Snakefile runs."""
+    proc = ifnd(REPO, "dvc-yaml", "--check")
+    assert proc.returncode == 0, _output(proc) + "\nrun `ifnd dvc-yaml` and commit dvc.yaml"
+
+
 @pytest.mark.parametrize("name", ["default", "test"])
-def test_dvc_pipeline_has_the_snakemake_outputs(workdir, name):
-    """dvc.yaml reads its matrices from config/config.yaml: with the (merged) experiment config
-    in its place, DVC's stages produce exactly the files of the Snakemake DAG."""
-    cfg = merged_config(CONFIGS[name])
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    smk = snakemake_outputs(workdir)
-    dvc = dvc_outputs(workdir)
-    assert smk, "the Snakemake DAG lists no results"
-    assert smk - dvc == set(), f"only in Snakemake: {sorted(smk - dvc)}"
-    assert dvc - smk == set(), f"only in DVC: {sorted(dvc - smk)}"
+def test_dvc_stages_are_the_snakemake_jobs(workdir, name):
+    """For each experiment, `ifnd dvc-yaml` writes one DVC stage per Snakemake job: the same
+    outputs, the same command, the same input files (DVC adds the source files)."""
+    files = ["config/config.yaml"] + ([CONFIGS[name]] if CONFIGS[name] else [])
+    proc = ifnd(workdir, "dvc-yaml", "--config", *files, "--out", "dvc.yaml")
+    assert proc.returncode == 0, _output(proc)
+    args = ["--configfile", CONFIGS[name]] if CONFIGS[name] else []
+    smk = {outs: job for outs, job in snakemake_jobs(workdir, "--forceall", *args).items()
+           if job["rule"] != "all"}
+    stages = dvc_stages(workdir / "dvc.yaml")
+    assert len(smk) == expected_jobs(merged_config(CONFIGS[name])) - 1  # `all` runs no command
+    assert set(smk) == set(stages), (f"only in Snakemake: {sorted(map(sorted, set(smk) - set(stages)))[:3]}; "
+                                     f"only in DVC: {sorted(map(sorted, set(stages) - set(smk)))[:3]}")
+    for outs, job in smk.items():
+        stage = stages[outs]
+        assert stage["cmd"] == job["cmd"], stage["name"]
+        assert {d for d in stage["deps"] if not d.startswith("src/")} == job["inputs"], stage["name"]
+        assert any(d.startswith("src/ifnd/") for d in stage["deps"]), stage["name"]
+    pretrain = next(s for s in stages.values() if s["name"] == "pretrain-main-ifnd-s0")
+    for module in ("train.py", "config.py", "runinfo.py", "evaluate/knn.py", "fnd/detector.py"):
+        assert f"src/ifnd/{module}" in pretrain["deps"]
 
 
-def test_dvc_semisup_fractions_follow_the_config():
-    dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
-    listed = next(v["semisup"] for v in dvc["vars"] if isinstance(v, dict) and "semisup" in v)
-    cfg = merged_config(None)
-    assert [s["fraction"] for s in listed] == sorted(cfg["eval"]["semisup"]["fractions"])
-    assert [s["tag"] for s in listed] == [f"{round(f * 100, 6):g}" for f in sorted(cfg["eval"]["semisup"]["fractions"])]
+def expected_jobs(cfg: dict) -> int:
+    """Every job of an experiment: pretraining, kNN and linear per run, semi-supervised per main
+    run and fraction, splits, references (raw pixels; supervised and 2 + fractions random-init
+    evaluations per seed), tables, figures, report and `all`."""
+    wf = cfg["workflow"]
+    runs = expected_pretrain_jobs(cfg)
+    fractions = len(cfg["eval"]["semisup"]["fractions"])
+    seeds = len(wf["seeds"])
+    main = len(wf["methods"]) * seeds
+    return (3 * runs + main * fractions + seeds * fractions + 1 + seeds * (1 + 2 + fractions) + 3 + 1)
+
+
+def _git_repo(path: Path) -> None:
+    (path / ".dvc" / "config.local").unlink(missing_ok=True)
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "pipeline"]):
+        proc = subprocess.run(["git", "-c", "user.email=t@example.org", "-c", "user.name=t", *args],
+                              cwd=path, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.slow
+def test_dvc_experiment_metrics_and_push_pull(workdir, tmp_path):
+    """In a fresh git repository with the test experiment's dvc.yaml: the dry runs plan every
+    stage, `dvc exp run -S` runs a stage with the changed value, `dvc metrics show` reads the
+    committed flat metric files, and `dvc push` then `dvc pull` in a fresh clone restores the
+    stage's outputs from a local remote."""
+    proc = ifnd(workdir, "dvc-yaml", "--config", "config/config.yaml", "config/test.yaml", "--out", "dvc.yaml")
+    assert proc.returncode == 0, _output(proc)
+    _git_repo(workdir)
+    remote = tmp_path / "remote"
+    assert dvc(workdir, "remote", "modify", "--local", "localstore", "url", str(remote)).returncode == 0
+
+    dry = dvc(workdir, "repro", "--dry", "--force")
+    assert dry.returncode == 0, _output(dry)
+    assert "ifnd report --results results/test" in dry.stdout
+    dry = dvc(workdir, "exp", "run", "--dry", "--force", "-S", "config/test.yaml:train.epochs=1")
+    assert dry.returncode == 0, _output(dry)
+
+    run = dvc(workdir, "exp", "run", "-S", "config/test.yaml:train.epochs=1", "pretrain-main-simclr-s0",
+              timeout=900)
+    assert run.returncode == 0, _output(run)
+    log = (workdir / "results/test/runs/main/simclr/s0/train_log.csv").read_text().splitlines()
+    assert len(log) == 2 and log[1].startswith("1,")            # one epoch: the -S value was used
+    assert any((workdir / "state/test/main/simclr/s0").iterdir())  # state kept outside the outputs
+
+    # the default experiment's committed flat metric files: one row each, numbers only
+    metrics = dvc(workdir, "metrics", "show", "--json", "results/fashion-mnist/metrics")
+    assert metrics.returncode == 0 and "error" not in metrics.stdout, _output(metrics)
+    shown = json.loads(metrics.stdout)[""]["data"]
+    simclr = json.loads((REPO / "results/fashion-mnist/metrics/simclr.json").read_text())
+    assert shown["results/fashion-mnist/metrics/simclr.json"]["data"] == simclr
+
+    push = dvc(workdir, "push", "pretrain-main-simclr-s0")
+    assert push.returncode == 0, _output(push)
+    for args in (["add", "-f", "dvc.lock", "config/test.yaml"], ["commit", "-q", "-m", "run"]):
+        subprocess.run(["git", "-c", "user.email=t@example.org", "-c", "user.name=t", *args], cwd=workdir,
+                       check=True, capture_output=True)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(workdir), str(clone)], check=True, capture_output=True)
+    assert dvc(clone, "remote", "modify", "--local", "localstore", "url", str(remote)).returncode == 0
+    pull = dvc(clone, "pull", "pretrain-main-simclr-s0")
+    assert pull.returncode == 0, _output(pull)
+    for name in ("model.pt", "train_log.csv", "meta.json"):
+        path = f"results/test/runs/main/simclr/s0/{name}"
+        assert (clone / path).read_bytes() == (workdir / path).read_bytes(), name
 
 
 def test_torch_pins_agree_everywhere():
@@ -191,6 +321,50 @@ def test_torch_pins_agree_everywhere():
         return
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert _pins(project["dependencies"]) == requirements
+
+
+def _planned(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", proc.stdout, re.M)}
+
+
+def test_experiments_keep_to_their_own_folder(workdir):
+    """Every output of an experiment lies below results/<experiment>/: the test config's never
+    touch the default experiment's committed files, whose references are up to date."""
+    test = snakemake_jobs(workdir, "--configfile", "config/test.yaml")
+    outputs = {o for outs in test for o in outs}
+    assert outputs and all(o.startswith("results/test/") for o in outputs), sorted(outputs)[:5]
+    planned = _planned(snakemake(workdir, "-n", "--quiet", "rules"))
+    assert "rawpixels" not in planned and "supervised" not in planned, planned
+    # another dataset is another experiment: its references are its own
+    cifar = snakemake_jobs(workdir, "--configfile", "config/cifar10.yaml")
+    refs = {o for outs in cifar for o in outs if "/reference/" in o}
+    assert "results/cifar10/reference/rawpixels.json" in refs
+    assert "results/cifar10/reference/supervised/s0.json" in refs
+
+
+def test_config_change_reruns_the_references(workdir):
+    """The committed references record their config: a value they read that differs from it
+    plans them again, although this copy has no Snakemake metadata; one they do not read does not."""
+    (workdir / "config" / "knn.yaml").write_text("eval:\n  knn_k: 50\n")
+    planned = _planned(snakemake(workdir, "-n", "--quiet", "rules", "--configfile", "config/knn.yaml"))
+    assert planned.get("rawpixels") == 1 and planned.get("supervised") == 5, planned
+    (workdir / "config" / "fnd.yaml").write_text("fnd:\n  rate_start: 0.5\n")
+    planned = _planned(snakemake(workdir, "-n", "--quiet", "rules", "--configfile", "config/fnd.yaml"))
+    assert "rawpixels" not in planned and "supervised" not in planned, planned
+    planned = _planned(snakemake(workdir, "-n", "--quiet", "rules"))   # back to the recorded config
+    assert "rawpixels" not in planned and "supervised" not in planned, planned
+
+
+def test_readme_job_counts_match_the_dag(workdir):
+    """The job counts the README states are those Snakemake plans: the whole DAG of each config,
+    and what a fresh clone of the default experiment still has to run."""
+    readme = (REPO / "README.md").read_text()
+    default, test = expected_jobs(merged_config(None)), expected_jobs(merged_config("config/test.yaml"))
+    fresh = _planned(snakemake(workdir, "-n", "--quiet", "rules"))["total"]
+    assert f"`make reproduce` ({default} jobs; in a fresh clone `snakemake -n` plans {fresh}," in readme
+    assert f"one seed ({test} jobs, in `results/test/`)" in readme
+    whole = _planned(snakemake(workdir, "-n", "--quiet", "rules", "--forceall"))["total"]
+    assert whole == default
 
 
 # --------------------------------------------------------------------------- failures
@@ -219,6 +393,7 @@ def test_inconsistent_config_fails_in_the_up_front_check(workdir):
 def test_end_to_end_test_config(workdir):
     """The whole DAG of config/test.yaml on 2 cores: runs, evaluations, references, tables,
     figures and the report; then nothing is left to do, and `snakemake --report` works."""
+    committed = {p: p.read_bytes() for p in (workdir / "results/fashion-mnist").rglob("*") if p.is_file()}
     started = time.time()
     proc = snakemake(workdir, "--cores", "2", "--configfile", "config/test.yaml", timeout=1800)
     if proc.returncode != 0:
@@ -228,7 +403,13 @@ def test_end_to_end_test_config(workdir):
         pytest.fail(f"workflow failed\n{_output(proc)}\n{tails}")
     print(f"end-to-end run: {time.time() - started:.0f} s")
 
-    results = workdir / "results"
+    # the default experiment's committed files are untouched; everything went to results/test/
+    assert {p: p.read_bytes() for p in (workdir / "results/fashion-mnist").rglob("*") if p.is_file()} == committed
+    assert sorted(p.name for p in (workdir / "results").iterdir()) == ["fashion-mnist", "test"]
+    results = workdir / "results" / "test"
+    assert sorted(p.stem for p in (results / "metrics").glob("*.json"))[:3] == [
+        "ablation_all_at_once", "ablation_attraction", "ablation_global_ranking"]
+    assert "All expected files were found." in (results / "report.md").read_text()
     for table in TABLES:
         for ext in ("csv", "md"):
             assert (results / "tables" / f"{table}.{ext}").stat().st_size > 0

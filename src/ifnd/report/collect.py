@@ -382,7 +382,12 @@ class Results:
                 raise UserError(f"{path}: a run on {recorded!r}, but the config's dataset is "
                                 f"{dataset!r}; {hint}")
             spec = pipe.find_run(str(key))
-            diff = config_difference(run.config, cfg, PRETRAIN_SECTIONS, pipe.run_overrides(spec))
+            overrides = pipe.run_overrides(spec)
+            if key.classes is not None and run.cfg("data.train_subset") is not None:
+                # `ifnd pretrain --classes` scales the subset to the classes it keeps (from the
+                # dataset's class count): derived from the config, not set in it
+                overrides.append(("data.train_subset", run.cfg("data.train_subset")))
+            diff = config_difference(run.config, cfg, PRETRAIN_SECTIONS, overrides)
             if diff:
                 raise UserError(f"{path}: made with another config ({diff}); {hint}")
         for job in pipe.jobs:
