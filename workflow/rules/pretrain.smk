@@ -11,6 +11,22 @@
 # 243 s as two 1-thread jobs side by side vs 369 s as two 2-thread jobs one after the other
 # (intra-op parallelism of this small ResNet scales poorly), so the DAG of many independent
 # runs finishes sooner with more jobs of one thread. On a GPU cluster profiles/slurm sets more.
+#
+# GPUs: a job whose `gpu` resource is G > 1 (profiles/slurm, or `--set-resources
+# pretrain:gpu=4`) runs the same command under `torchrun --standalone --nproc-per-node G`,
+# one DDP process per GPU on one node; G <= 1 (or unset) runs plain `ifnd pretrain` as before.
+
+
+def pretrain_cmd(output, resources):
+    cmd = job_of(output.model).cmd
+    gpus = int(resources.get("gpu", 0) or 0)
+    if gpus <= 1:
+        return cmd
+    assert cmd.count("&& ifnd pretrain ") == 1, cmd
+    return cmd.replace(
+        "&& ifnd pretrain ",
+        f"&& torchrun --standalone --nproc-per-node {gpus} --no-python ifnd pretrain ",
+    )
 
 
 rule pretrain:
@@ -21,7 +37,7 @@ rule pretrain:
         resolved_config=R + "/runs/{run}/config.resolved.yaml",
         meta=R + "/runs/{run}/meta.json",
     params:
-        cmd=lambda w, output: job_of(output.model).cmd,
+        cmd=lambda w, output, resources: pretrain_cmd(output, resources),
         config_fingerprint=lambda w, output: job_of(output.model).fingerprint,
     log:
         f"logs/{EXPERIMENT}/pretrain/{{run}}.log",
