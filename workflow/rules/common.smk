@@ -60,5 +60,19 @@ def config_stamp(output):
     return stamp
 
 
+# A pretraining job with G > 1 GPUs (its `gpu` resource) runs the pipeline's command under
+# torchrun, one DDP process per GPU on one node (see pretrain.smk).
+def pretrain_cmd(output, resources):
+    cmd = job_of(output.model).cmd
+    gpus = int(resources.get("gpu", 0) or 0)
+    if gpus <= 1:
+        return cmd
+    assert cmd.count("&& ifnd pretrain ") == 1, cmd
+    return cmd.replace(
+        "&& ifnd pretrain ",
+        f"&& torchrun --standalone --nproc-per-node {gpus} --no-python ifnd pretrain ",
+    )
+
+
 def final_targets():
     return PIPE.final_targets()

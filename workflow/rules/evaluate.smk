@@ -12,7 +12,7 @@ rule knn:
     input:
         lambda w: job_of(f"{R}/evals/{w.run}/knn.json").deps,
     output:
-        R + "/evals/{run}/knn.json",
+        f"{R}/evals/{{run}}/knn.json",
     params:
         cmd=lambda w, output: job_of(output[0]).cmd,
         config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
@@ -32,7 +32,7 @@ rule linear:
     input:
         lambda w: job_of(f"{R}/evals/{w.run}/linear.json").deps,
     output:
-        R + "/evals/{run}/linear.json",
+        f"{R}/evals/{{run}}/linear.json",
     params:
         cmd=lambda w, output: job_of(output[0]).cmd,
         config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
@@ -50,7 +50,7 @@ rule linear:
 
 rule splits:
     output:
-        R + "/splits/f{tag}_s{seed}.json",
+        f"{R}/splits/f{{tag}}_s{{seed}}.json",
     params:
         cmd=lambda w, output: job_of(output[0]).cmd,
         config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
@@ -70,7 +70,7 @@ rule semisup:
     input:
         lambda w: job_of(f"{R}/evals/main/{w.method}/s{w.seed}/semisup_{w.tag}.json").deps,
     output:
-        R + "/evals/main/{method}/s{seed}/semisup_{tag}.json",
+        f"{R}/evals/main/{{method}}/s{{seed}}/semisup_{{tag}}.json",
     params:
         cmd=lambda w, output: job_of(output[0]).cmd,
         config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
@@ -90,7 +90,7 @@ rule rawpixels:
     input:
         stamp=lambda w: config_stamp(f"{R}/reference/rawpixels.json"),
     output:
-        report(R + "/reference/rawpixels.json", caption="../report/references.rst", category="References"),
+        report(f"{R}/reference/rawpixels.json", caption="../report/references.rst", category="References"),
     params:
         cmd=lambda w, output: job_of(output[0]).cmd,
         config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
@@ -110,7 +110,7 @@ rule supervised:
     input:
         stamp=lambda w: config_stamp(f"{R}/reference/supervised/s{w.seed}.json"),
     output:
-        R + "/reference/supervised/s{seed}.json",
+        f"{R}/reference/supervised/s{{seed}}.json",
     params:
         cmd=lambda w, output: job_of(output[0]).cmd,
         config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
@@ -130,7 +130,7 @@ rule random_init:
     input:
         lambda w: job_of(f"{R}/reference/random_init/s{w.seed}/{w.evaluation}.json").deps,
     output:
-        R + "/reference/random_init/s{seed}/{evaluation}.json",
+        f"{R}/reference/random_init/s{{seed}}/{{evaluation}}.json",
     params:
         cmd=lambda w, output: job_of(output[0]).cmd,
         config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
@@ -150,7 +150,7 @@ rule random_init_semisup:
     input:
         lambda w: job_of(f"{R}/reference/random_init/s{w.seed}/semisup_{w.tag}.json").deps,
     output:
-        R + "/reference/random_init/s{seed}/semisup_{tag}.json",
+        f"{R}/reference/random_init/s{{seed}}/semisup_{{tag}}.json",
     params:
         cmd=lambda w, output: job_of(output[0]).cmd,
         config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,

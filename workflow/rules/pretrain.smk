@@ -14,28 +14,17 @@
 #
 # GPUs: a job whose `gpu` resource is G > 1 (profiles/slurm, or `--set-resources
 # pretrain:gpu=4`) runs the same command under `torchrun --standalone --nproc-per-node G`,
-# one DDP process per GPU on one node; G <= 1 (or unset) runs plain `ifnd pretrain` as before.
-
-
-def pretrain_cmd(output, resources):
-    cmd = job_of(output.model).cmd
-    gpus = int(resources.get("gpu", 0) or 0)
-    if gpus <= 1:
-        return cmd
-    assert cmd.count("&& ifnd pretrain ") == 1, cmd
-    return cmd.replace(
-        "&& ifnd pretrain ",
-        f"&& torchrun --standalone --nproc-per-node {gpus} --no-python ifnd pretrain ",
-    )
+# one DDP process per GPU on one node; G <= 1 (or unset) runs plain `ifnd pretrain` as before
+# (pretrain_cmd in common.smk).
 
 
 rule pretrain:
     output:
-        model=R + "/runs/{run}/model.pt",
-        train_log=R + "/runs/{run}/train_log.csv",
-        fn_stats=R + "/runs/{run}/fn_stats.csv",
-        resolved_config=R + "/runs/{run}/config.resolved.yaml",
-        meta=R + "/runs/{run}/meta.json",
+        model=f"{R}/runs/{{run}}/model.pt",
+        train_log=f"{R}/runs/{{run}}/train_log.csv",
+        fn_stats=f"{R}/runs/{{run}}/fn_stats.csv",
+        resolved_config=f"{R}/runs/{{run}}/config.resolved.yaml",
+        meta=f"{R}/runs/{{run}}/meta.json",
     params:
         cmd=lambda w, output, resources: pretrain_cmd(output, resources),
         config_fingerprint=lambda w, output: job_of(output.model).fingerprint,
