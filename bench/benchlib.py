@@ -681,10 +681,36 @@ def gpu_entries(entries: list[dict]) -> list[dict]:
     return [e for e in entries if e.get("benchmark") == "gpu" and e.get("machine", {}).get("gpu")]
 
 
-def latest(entries: list[dict], benchmark: str, full_only: bool = False) -> dict | None:
-    """The newest entry of ``benchmark``: a full run on a quiet machine if there is one, else
-    a full run on a busy machine, else (unless ``full_only``) a --quick smoke run."""
-    mine = [e for e in entries if e.get("benchmark") == benchmark]
+NOT_RECORDED = "instruction set not recorded"
+
+
+def cpu_kind(e: dict) -> str:
+    """The CPU code path an entry ran on: ATen's kernels, oneDNN's cap, native bf16 or not."""
+    m = e.get("machine", {})
+    aten, cap = m.get("cpu_capability"), m.get("onednn_max_cpu_isa")
+    if aten is None:
+        return NOT_RECORDED
+    bf16 = "native bf16" if m.get("cpu_native_bf16") else "no native bf16"
+    if cap:
+        return f"{cap} path (oneDNN capped at {cap}, ATen {aten}, {bf16})"
+    return f"{aten} ({bf16})"
+
+
+def cpu_kinds(entries: list[dict], benchmark: str) -> list[str]:
+    """The CPU kinds with entries of ``benchmark``, recorded ones first, newest kind first."""
+    kinds = list(dict.fromkeys(cpu_kind(e) for e in reversed(entries)
+                               if e.get("benchmark") == benchmark))
+    recorded = [k for k in kinds if k != NOT_RECORDED]
+    return recorded or kinds
+
+
+def latest(entries: list[dict], benchmark: str, full_only: bool = False,
+           kind: str | None = None) -> dict | None:
+    """The newest entry of ``benchmark`` (on CPU kind ``kind``, if given): a full run on a quiet
+    machine if there is one, else a full run on a busy machine, else (unless ``full_only``) a
+    --quick smoke run."""
+    mine = [e for e in entries if e.get("benchmark") == benchmark
+            and (kind is None or cpu_kind(e) == kind)]
     full = [e for e in mine if not e.get("settings", {}).get("quick")]
     quiet = [e for e in full if not e.get("machine", {}).get("busy")]
     pool = quiet or full or ([] if full_only else mine)
@@ -711,7 +737,7 @@ def _si(v, unit="FLOP"):
 def _provenance(e: dict) -> list[str]:
     m = e.get("machine", {})
     dev = m.get("gpu") or m.get("device")
-    lines = [f"*{e.get('date')}; {m.get('cpu_model')} ({m.get('cpu_cores')} cores, "
+    lines = [f"*{e.get('date')}; {m.get('cpu_model')}, {cpu_kind(e)} ({m.get('cpu_cores')} cores, "
              f"{m.get('torch_threads')} torch threads), device {dev}, torch {m.get('torch')}, "
              f"lightly {m.get('lightly')}; load average at start/end "
              f"{m.get('loadavg_at_start', ['?'])[0]}/{m.get('loadavg_at_end', ['?'])[0]}.*",
@@ -761,17 +787,20 @@ def _render_throughput(e: dict) -> list[str]:
 
 
 def _render_mfu(e: dict) -> list[str]:
-    out = ["| model | FLOPs/image (model + loss) | images/s | achieved | bf16 matmul peak | MFU |",
-           "|---|---|---|---|---|---|"]
+    out = ["| model | precision | FLOPs/image (model + loss) | images/s | achieved | matmul peak of that precision | MFU |",
+           "|---|---|---|---|---|---|---|"]
     for key, r in e["results"].items():
         if key.startswith("_"):
             continue
-        out.append(f"| {r.get('label', key)} | {_si(r.get('flops_per_image'))} | "
+        out.append(f"| {r.get('label', key)} | {r.get('peak_precision', 'bf16')} | {_si(r.get('flops_per_image'))} | "
                    f"{_fmt(r.get('images_per_second'), 0)} | {_si(r.get('achieved_flops_per_second'), 'FLOP/s')} | "
                    f"{_si(r.get('peak_flops_per_second'), 'FLOP/s')} | {_fmt(r.get('mfu_percent'), 1)}% |")
+    peaks = e["results"].get("_peak", {})
+    context = ", ".join(f"{name} {_si(p.get('flops_per_second'), 'FLOP/s')}" for name, p in peaks.items()
+                        if isinstance(p, dict))
     return out + ["", "FLOPs counted with torch.utils.flop_counter.FlopCounterMode (matmuls and "
                   "convolutions, forward and backward of both views); the peak is the best "
-                  "bf16 torch.mm measured in the same run.", ""]
+                  f"torch.mm of the step's precision measured in the same run (all peaks: {context}).", ""]
 
 
 def _render_cluster(e: dict) -> list[str]:
@@ -881,11 +910,17 @@ def render_markdown(data: dict, json_name: str = "results.json") -> str:
         if e is None:
             lines += ["Not measured yet.", ""]
             continue
-        lines += _provenance(e)
-        try:
-            lines += render(e)
-        except (KeyError, TypeError, ValueError) as exc:  # an older or partial entry
-            lines += [f"(cannot render this entry: {type(exc).__name__}: {exc})", ""]
+        # one block per CPU kind (instruction-set path), newest first
+        shown = [e] if bench in ("gpu", "memory") or gpu_entry else [
+            latest(entries, bench, kind=k) for k in cpu_kinds(entries, bench)]
+        for e in shown:
+            if len(shown) > 1:
+                lines += [f"### {cpu_kind(e)}", ""]
+            lines += _provenance(e)
+            try:
+                lines += render(e)
+            except (KeyError, TypeError, ValueError) as exc:  # an older or partial entry
+                lines += [f"(cannot render this entry: {type(exc).__name__}: {exc})", ""]
     lines += ["## History", "", "| date | benchmark | quick | load avg | note | command |",
               "|---|---|---|---|---|---|"]
     for e in entries:

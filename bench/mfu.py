@@ -9,9 +9,11 @@
   counted (the usual MFU convention).
 * images/s: our full training step (augmentation, forward, loss, backward, SGD step) as
   `ifnd pretrain` runs it; warm-up steps excluded; median of --repeats runs.
-* peak: the best of repeated large bf16 `torch.mm` (2048^3 on CPU, 8192^3 on CUDA) measured in
-  the same run, before and after the throughput runs. An fp32 matmul peak is recorded as
-  context (on a CPU without native bf16 units bf16 can be slower than fp32).
+* peak: the best of repeated large `torch.mm` (2048^3 on CPU, 8192^3 on CUDA) in the precision
+  the step runs in (`train.precision`, `auto` resolved on this machine: bf16 where it is
+  native, else fp32), measured in the same run before and after the throughput runs. The
+  other precision's peak is recorded as context (on a CPU without native bf16 units, or
+  capped below them with ONEDNN_MAX_CPU_ISA, bf16 is emulated and slower than fp32).
 
     python bench/mfu.py                          # default CPU model and ResNet-18
     python bench/mfu.py --models default --repeats 5
@@ -68,9 +70,9 @@ def main(argv=None) -> dict:
                 "sets": args.set, "device": str(device), "count_batch": args.count_batch}
     entry = B.new_entry("mfu", __file__, argv, device, settings, args.note)
     print(f"MFU on {device} ({B.cpu_model()}, {threads} torch threads)")
+    dtypes = {"bf16": torch.bfloat16, "fp32": torch.float32}
     print("peak (before):")
-    peaks = [best_peak(device, args.peak_n, args.peak_repeats)]
-    fp32 = best_peak(device, args.peak_n, max(2, args.peak_repeats // 3), torch.float32)
+    peaks = {name: [best_peak(device, args.peak_n, args.peak_repeats, dt)] for name, dt in dtypes.items()}
 
     measured = {}
     for key in models:
@@ -87,23 +89,28 @@ def main(argv=None) -> dict:
         del runner
 
     print("\npeak (after):")
-    peaks.append(best_peak(device, args.peak_n, args.peak_repeats))
-    peak = max(peaks, key=lambda r: r["flops_per_second"])
-    entry["results"]["_peak"] = {"bf16": peak, "fp32": fp32}
+    for name, dt in dtypes.items():
+        peaks[name].append(best_peak(device, args.peak_n, args.peak_repeats, dt))
+    best = {name: max(runs, key=lambda r: r["flops_per_second"]) for name, runs in peaks.items()}
+    entry["results"]["_peak"] = best
     for key, (cfg, flops, ips, steps, warmup) in measured.items():
         med = statistics.median(ips)
         achieved = flops["flops_per_image"] * med
+        precision = cfg["train"]["precision"]
+        peak = best[precision]
         res = {"label": B.MODELS[key]["label"], "batch_size": cfg["train"]["batch_size"],
                "precision": cfg["train"]["precision"], "steps": steps, "warmup": warmup,
                **flops, "images_per_second_runs": ips, "images_per_second": round(med, 2),
                "achieved_flops_per_second": achieved, "peak_flops_per_second": peak["flops_per_second"],
-               "fp32_peak_flops_per_second": fp32["flops_per_second"],
+               "peak_precision": precision,
+               "bf16_peak_flops_per_second": best["bf16"]["flops_per_second"],
+               "fp32_peak_flops_per_second": best["fp32"]["flops_per_second"],
                "mfu_percent": 100 * achieved / peak["flops_per_second"]}
         entry["results"][key] = res
         print(f"\n{key}: FLOPs/image {flops['flops_per_image'] / 1e9:.3f} GFLOP "
               f"(model {flops['model_flops_per_image'] / 1e9:.3f}, loss {flops['loss_flops_per_image'] / 1e6:.2f} MFLOP); "
               f"{med:.1f} images/s; achieved {achieved / 1e12:.4f} TFLOP/s; "
-              f"bf16 peak {peak['flops_per_second'] / 1e12:.3f} TFLOP/s; MFU {res['mfu_percent']:.1f}%")
+              f"{precision} peak {peak['flops_per_second'] / 1e12:.3f} TFLOP/s; MFU {res['mfu_percent']:.1f}%")
     md = B.append_entry(args.out, entry)
     print(f"\nwrote {args.out} and {md}")
     return entry

@@ -46,10 +46,13 @@ def section(data: dict, include_quick: bool = False, results_link: str = "bench/
     if quick:
         lines += ["**Smoke-run figures (--quick, tiny model): they only show that the scripts run.**", ""]
 
-    e = get("step_throughput")
-    if e:
-        parts = []
+    for kind in B.cpu_kinds(entries, "step_throughput"):
+        e = B.latest(entries, "step_throughput", full_only=not include_quick, kind=kind)
+        if not e:
+            continue
+        parts, precisions = [], set()
         for key, r in e["results"].items():
+            precisions.add(r.get("precision"))
             s = f"{r.get('label', key)}: ours {B._fmt(r.get('ours_median'), 0)} images/s"
             if r.get("peer_median"):
                 s += (f" vs {B._fmt(r.get('peer_median'), 0)} for lightly "
@@ -58,16 +61,19 @@ def section(data: dict, include_quick: bool = False, results_link: str = "bench/
                 s += (f"; with train.compile {B._fmt(r.get('ours-compiled_median'), 0)} images/s "
                       f"({B._fmt(r.get('compiled_over_peer_median_ratio'), 2)}x lightly)")
             parts.append(s)
-        lines.append("- Training step (augmentation, forward, backward, SGD), same model, batch and "
-                     "bf16 autocast as the peer: " + "; ".join(parts) + ".")
-    e = get("mfu")
-    if e:
-        parts = [f"{r.get('label', k).split(':')[0]}: {B._fmt(r.get('mfu_percent'), 1)}% "
+        prec = "/".join(sorted(p for p in precisions if p))
+        lines.append(f"- Training step on {kind}, {e['date'][:10]} (augmentation, forward, backward, "
+                     f"SGD; same model, batch and {prec} as the peer): " + "; ".join(parts) + ".")
+    for kind in B.cpu_kinds(entries, "mfu"):
+        e = B.latest(entries, "mfu", full_only=not include_quick, kind=kind)
+        if not e:
+            continue
+        parts = [f"{r.get('label', k).split(':')[0]}: {B._fmt(r.get('mfu_percent'), 1)}% of the "
+                 f"{r.get('peak_precision', 'bf16')} peak {B._si(r.get('peak_flops_per_second'), 'FLOP/s')} "
                  f"({B._si(r.get('achieved_flops_per_second'), 'FLOP/s')})"
                  for k, r in e["results"].items() if not k.startswith("_")]
-        peak = e["results"].get("_peak", {}).get("bf16", {}).get("flops_per_second")
-        lines.append(f"- Model FLOPs utilisation against the measured bf16 matmul peak "
-                     f"({B._si(peak, 'FLOP/s')}): " + "; ".join(parts) + ".")
+        lines.append(f"- Model FLOPs utilisation on {kind}, against the measured matmul peak of the "
+                     f"precision in use: " + "; ".join(parts) + ".")
     e = get("cluster_overhead")
     if e:
         r = e["results"]

@@ -9,10 +9,17 @@
 #   PYTHON=python bench/run_all.sh     # another interpreter (default: .venv/bin/python)
 #   README=README.md bench/run_all.sh  # also rewrite the README's performance block
 #   COMPILE=1 bench/run_all.sh         # step_throughput also times ours under torch.compile
+#   AVX2=1 bench/run_all.sh            # the AVX2 code path on any x86 CPU: oneDNN capped at
+#                                      # AVX2 (no native bf16: train.precision auto -> fp32),
+#                                      # ATen's and faiss's AVX2 kernels
 #
 # The GPU benchmark is separate: python bench/gpu.py [--compile] on a CUDA machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ -n "${AVX2:-}" ]; then
+    export ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 FAISS_OPT_LEVEL=avx2
+fi
 
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python
