@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 from . import __version__
@@ -78,13 +77,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The console script: run, flush, and leave without C++ exit handlers (torch 2.14's
-    oneDNN primitive cache can crash in its destructor at exit, after the work is done and
-    written, which would turn success into exit code 139)."""
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    """The console script. It exits normally: an earlier workaround left through ``os._exit``
+    to skip a crash in oneDNN's primitive-cache destructor at exit; that crash was heap damage
+    from the strided 1x1 backward-weights bug (uxlfoundation/oneDNN#6035), which the ResNet
+    shortcut no longer reaches (models.SubsampleConv1x1), and it has not recurred since."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":
