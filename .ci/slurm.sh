@@ -28,7 +28,7 @@ DIR="${IFND_SLURM_DIR:-/tmp/ifnd-slurm}"
 CONF="$DIR/slurm.conf"
 CTLD_PORT="${IFND_SLURM_CTLD_PORT:-6817}"
 SLURMD_PORT="${IFND_SLURM_SLURMD_PORT:-6818}"
-MIN_JOB_AGE="${IFND_SLURM_MIN_JOB_AGE:-600}"
+MIN_JOB_AGE="${IFND_SLURM_MIN_JOB_AGE:-3600}"
 SYSTEM_CONF=/etc/slurm/slurm.conf
 
 die() { echo "slurm.sh: $*" >&2; exit 1; }

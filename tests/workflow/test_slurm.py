@@ -1,0 +1,228 @@
+"""The workflow through SLURM, against a real controller: `.ci/slurm.sh start` brings up a
+one-node cluster on this machine (slurm-wlm and munge installed when missing), and the
+test-config workflow runs with `snakemake --executor slurm` and the project's profile
+(profiles/slurm, its site values adapted to the test node). Every job except the localrules
+must have gone through SLURM (submitted, COMPLETED in squeue, its SLURM log kept), and the
+tables must equal those of a local run of the same workflow, byte for byte.
+
+The local and the SLURM run work in two temporary copies of the workflow files (as in
+test_workflow.py), so neither touches the repository's results/, logs/ or state/, nor each
+other's. The daemons run from a temporary folder on free ports and are stopped afterwards.
+
+Skipped, with the reason, only where the machine cannot run SLURM: not root and no SLURM
+installed, no apt-get to install it, or the daemons do not come up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+SLURM_SH = REPO / ".ci" / "slurm.sh"
+WORKFLOW_FILES = ["Snakefile", "workflow", "config", "profiles", "src/ifnd"]
+PARTITION = "test"          # the one partition of .ci/slurm.sh's cluster
+TEST_MEM_MB = 1000          # the test node has a few GB; no job of config/test.yaml needs more
+
+pytestmark = pytest.mark.slow
+
+
+def _env(**extra: str) -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("IFND_THREADS", None)
+    env.update(extra)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tail(text: str, n: int = 6000) -> str:
+    return text[-n:]
+
+
+def copy_workflow(dest: Path) -> Path:
+    for name in WORKFLOW_FILES:
+        src, target = REPO / name, dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, target, symlinks=False,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(src, target)
+    return dest
+
+
+def site_profile(dest: Path) -> Path:
+    """profiles/slurm with its site values set for the one-node test cluster, as a user adapts
+    it to their site: every partition is `test`, no GPUs (the node has none), one CPU and
+    thread per job (the local run's threads, so both compute the same numbers), TEST_MEM_MB
+    of memory. Everything else (executor, jobs, retries, latency, runtimes, which rules get
+    resources) is the project's profile as committed."""
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    assert profile["executor"] == "slurm"
+
+    def adapt(resources: dict) -> dict:
+        out = {k: v for k, v in resources.items() if k not in ("gpu", "gres", "gpu_model")}
+        out["slurm_partition"] = PARTITION
+        out["cpus_per_task"] = 1
+        out["mem_mb"] = TEST_MEM_MB
+        return out
+
+    profile["default-resources"] = adapt(profile["default-resources"])
+    profile["set-resources"] = {rule: adapt(res) for rule, res in profile["set-resources"].items()}
+    profile["set-threads"] = {rule: 1 for rule in profile.get("set-threads", {})}
+    dest.mkdir(parents=True)
+    (dest / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    return dest
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    """A running one-node SLURM cluster: the environment for its clients (SLURM_CONF)."""
+    have_slurm = all(shutil.which(c) for c in ("slurmctld", "slurmd", "munged", "sbatch"))
+    if not have_slurm:
+        if os.geteuid() != 0:
+            pytest.skip("SLURM is not installed and installing slurm-wlm/munge needs root")
+        if not shutil.which("apt-get"):
+            pytest.skip("SLURM is not installed and there is no apt-get to install slurm-wlm/munge")
+    folder = tmp_path_factory.mktemp("slurm")
+    env = _env(IFND_SLURM_DIR=str(folder), IFND_SLURM_CTLD_PORT=str(_free_port()),
+               IFND_SLURM_SLURMD_PORT=str(_free_port()))
+    started = time.time()
+    proc = subprocess.run(["bash", str(SLURM_SH), "start"], env=env, capture_output=True,
+                          text=True, timeout=900)
+    try:
+        if proc.returncode != 0:
+            reason = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+            pytest.skip(f"the SLURM daemons could not be started here: {reason}")
+        print(f"SLURM cluster up in {time.time() - started:.0f} s: {proc.stdout.strip()}")
+        yield _env(SLURM_CONF=str(folder / "slurm.conf"))
+    finally:
+        stop = subprocess.run(["bash", str(SLURM_SH), "stop"], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert stop.returncode == 0, stop.stderr
+        for name in ("slurmctld.pid", "slurmd.pid", "munged.pid"):
+            assert not (folder / name).exists(), f"{name} left behind by slurm.sh stop"
+
+
+def snakemake(cwd: Path, env: dict, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def planned_jobs(cwd: Path, env: dict) -> dict[str, int]:
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--quiet", "rules",
+                           "--configfile", "config/test.yaml"], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, _tail(proc.stdout + proc.stderr)
+    counts = {m.group(1): int(m.group(2))
+              for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", proc.stdout, re.M)}
+    counts.pop("total", None)
+    return counts
+
+
+def localrules(cwd: Path) -> set[str]:
+    text = (cwd / "Snakefile").read_text()
+    block = re.search(r"^localrules:\n((?:\s+\w+,?\n)+)", text, re.M)
+    assert block, "no localrules block in the Snakefile"
+    return set(re.findall(r"\w+", block.group(1)))
+
+
+def test_profile_names_only_existing_rules():
+    """A misspelt rule name in profiles/slurm would silently get the default resources."""
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    rules = set()
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        rules |= set(re.findall(r"^rule (\w+):", smk.read_text(), re.M))
+    named = set(profile.get("set-resources", {})) | set(profile.get("set-threads", {}))
+    assert named and named <= rules, named - rules
+    # pretraining asks SLURM for a GPU (the rule launches torchrun when it asks for more)
+    assert profile["set-resources"]["pretrain"]["gpu"] >= 1
+
+
+def test_workflow_through_slurm_equals_local_run(slurm, tmp_path):
+    local = copy_workflow(tmp_path / "local")
+    cluster = copy_workflow(tmp_path / "slurm")
+    profile = site_profile(tmp_path / "profile")
+
+    planned = planned_jobs(cluster, slurm)
+    remote = {rule: n for rule, n in planned.items() if rule not in localrules(cluster) | {"all"}}
+    assert sum(remote.values()) > 20 and "pretrain" in remote, planned
+
+    started = time.time()
+    # Both at once: the SLURM run spends much of its time waiting on status checks.
+    local_run = snakemake(local, _env(), "--cores", "2", "--configfile", "config/test.yaml")
+    slurm_run = snakemake(
+        cluster, slurm, "--executor", "slurm", "--profile", str(profile),
+        "--configfile", "config/test.yaml",
+        # a cluster without slurmdbd: job status from squeue (MinJobAge keeps finished jobs
+        # there for an hour), no account to look up; short polling for the tiny jobs
+        "--slurm-status-command", "squeue", "--slurm-no-account",
+        "--slurm-init-seconds-before-status-checks", "5",
+        "--slurm-keep-successful-logs", "--retries", "0")
+    outputs, seconds = {}, {}
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            def wait(name, proc):
+                outputs[name] = proc.communicate(timeout=1800)[0]
+                seconds[name] = time.time() - started
+            list(pool.map(wait, ("slurm", "local"), (slurm_run, local_run)))
+    finally:
+        for proc in (slurm_run, local_run):
+            if proc.poll() is None:
+                proc.kill()
+    slurm_out, local_out = outputs["slurm"], outputs["local"]
+    print(f"SLURM run {seconds['slurm']:.0f} s, local run alongside it {seconds['local']:.0f} s")
+    assert local_run.returncode == 0, f"local run failed:\n{_tail(local_out)}"
+    if slurm_run.returncode != 0:
+        logs = sorted((cluster / ".snakemake" / "slurm_logs").rglob("*.log"))
+        tails = "\n".join(f"--- {p.relative_to(cluster)}\n{p.read_text()[-1500:]}" for p in logs
+                          if "rror" in p.read_text())
+        pytest.fail(f"SLURM run failed:\n{_tail(slurm_out)}\n{tails}")
+
+    # Every non-local job was submitted to SLURM, each under its own SLURM job id ...
+    submitted = re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.",
+                           slurm_out)
+    assert len(submitted) == sum(remote.values()), (len(submitted), remote)
+    slurm_ids = {sid for _, sid, _ in submitted}
+    assert len(slurm_ids) == len(submitted)
+    # ... which the controller ran to completion ...
+    squeue = subprocess.run(["squeue", "--states=all", "--noheader", "--format=%i|%T"],
+                            env=slurm, capture_output=True, text=True, timeout=60)
+    assert squeue.returncode == 0, squeue.stderr
+    states = dict(line.split("|") for line in squeue.stdout.split())
+    assert {sid: states.get(sid) for sid in slurm_ids} == {sid: "COMPLETED" for sid in slurm_ids}
+    # ... on the node, where the job step ran Snakemake's jobstep executor for the rule.
+    per_rule: dict[str, int] = {}
+    for _, sid, log in submitted:
+        path = Path(log)
+        assert path.is_file() and path.name == f"{sid}.log", log
+        rule = path.relative_to(cluster / ".snakemake" / "slurm_logs").parts[0]
+        per_rule[rule.removeprefix("rule_")] = per_rule.get(rule.removeprefix("rule_"), 0) + 1
+    assert per_rule == remote
+    # The localrules (tables, figures, report) ran on the submitting host, as in the profile.
+    assert "localrule tables:" in slurm_out
+
+    # The same tables as the local run's, byte for byte.
+    tables = sorted((local / "results/test/tables").iterdir())
+    assert len(tables) == 8, tables
+    for table in tables:
+        twin = cluster / "results/test/tables" / table.name
+        assert twin.read_bytes() == table.read_bytes(), table.name
+    assert "All expected files were found." in (cluster / "results/test/report.md").read_text()
