@@ -20,6 +20,11 @@
 # finished jobs for MinJobAge seconds. No cgroups (proctrack/linuxproc, task/none): they are
 # unavailable in containers such as this sandbox.
 #
+# GPUs: none by default. IFND_SLURM_GPUS=N declares N GPUs (gres/gpu) on the node, backed by
+# the block devices /dev/loop0..N-1 (placeholders: they carry no CUDA, so ifnd runs on CPU),
+# so that jobs asking for GPUs (`--gpus`) go through SLURM's GPU scheduling as on a GPU node;
+# without those devices the node has no GPUs, and `sinfo -o %G` says so.
+#
 # Exit status of start: 0 when the node is idle; 1 with one line on stderr saying why
 # otherwise (not root, no apt-get and no slurmctld, a daemon that did not come up).
 set -euo pipefail
@@ -30,6 +35,7 @@ CTLD_PORT="${IFND_SLURM_CTLD_PORT:-6817}"
 SLURMD_PORT="${IFND_SLURM_SLURMD_PORT:-6818}"
 MIN_JOB_AGE="${IFND_SLURM_MIN_JOB_AGE:-3600}"
 SYSTEM_CONF=/etc/slurm/slurm.conf
+GPUS="${IFND_SLURM_GPUS:-0}"
 
 die() { echo "slurm.sh: $*" >&2; exit 1; }
 
@@ -73,9 +79,21 @@ write_conf() {
   mem=$((avail / 2)); [ "$mem" -gt 8000 ] && mem=8000
   [ "$mem" -ge 1000 ] || die "too little free memory for a test node (${avail} MB available)"
   mkdir -p "$DIR/state" "$DIR/spool"
+  local gres="" i
+  rm -f "$DIR/gres.conf"
+  if [ "$GPUS" -gt 0 ]; then
+    for i in $(seq 0 $((GPUS - 1))); do [ -b "/dev/loop$i" ] || { GPUS=0; break; }; done
+    if [ "$GPUS" -gt 0 ]; then
+      gres=" Gres=gpu:$GPUS"
+      echo "Name=gpu File=/dev/loop[0-$((GPUS - 1))]" >"$DIR/gres.conf"
+    else
+      echo "no /dev/loop devices to stand for GPUs: the node has none" >&2
+    fi
+  fi
   cat >"$CONF" <<EOF
 # Written by .ci/slurm.sh: a one-node test cluster on $host.
 ClusterName=ifndtest
+GresTypes=gpu
 SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$CTLD_PORT
 SlurmdPort=$SLURMD_PORT
@@ -105,7 +123,7 @@ SlurmctldTimeout=30
 SlurmdTimeout=60
 InactiveLimit=0
 KillWait=5
-NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem$gres State=UNKNOWN
 PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
 }
@@ -133,8 +151,8 @@ cmd_start() {
     ln -s "$CONF" "$SYSTEM_CONF" || die "cannot link $SYSTEM_CONF to $CONF"
   fi
   start_munge
-  # -i: ignore state from an earlier run of this script.
-  slurmctld -f "$CONF" -i >>"$DIR/start.log" 2>&1 || die "slurmctld did not start (see $DIR/slurmctld.log)"
+  # -c: a clean start, no jobs or node states from an earlier run of this script.
+  slurmctld -f "$CONF" -c >>"$DIR/start.log" 2>&1 || die "slurmctld did not start (see $DIR/slurmctld.log)"
   slurmd -f "$CONF" >>"$DIR/start.log" 2>&1 || die "slurmd did not start (see $DIR/slurmd.log)"
   local state=""
   for _ in $(seq 60); do
@@ -147,7 +165,7 @@ cmd_start() {
     echo "--- $DIR/slurmd.log" >&2; tail -5 "$DIR/slurmd.log" >&2 || true
     die "the node is not idle after 60 s (sinfo state: '${state:-none}')"
   fi
-  echo "SLURM test cluster up: $(sinfo -h -o '%P %D %c %m %t'); export SLURM_CONF=$CONF"
+  echo "SLURM test cluster up: $(sinfo -h -o '%P %D %c %m %G %t'); export SLURM_CONF=$CONF"
 }
 
 stop_pidfile() {

@@ -68,17 +68,18 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def site_profile(dest: Path) -> Path:
+def site_profile(dest: Path, gpus: int) -> Path:
     """profiles/slurm with its site values set for the one-node test cluster, as a user adapts
-    it to their site: every partition is `test`, no GPUs (the node has none), one CPU and
-    thread per job (the local run's threads, so both compute the same numbers), TEST_MEM_MB
-    of memory. Everything else (executor, jobs, retries, latency, runtimes, which rules get
-    resources) is the project's profile as committed."""
+    it to their site: every partition is `test`, one CPU and thread per job (the local run's
+    threads, so both compute the same numbers), TEST_MEM_MB of memory, and the GPU requests
+    dropped only where the node has no (placeholder) GPUs. Everything else (executor, jobs,
+    retries, latency, runtimes, GPUs per rule) is the project's profile as committed."""
     profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
     assert profile["executor"] == "slurm"
 
     def adapt(resources: dict) -> dict:
-        out = {k: v for k, v in resources.items() if k not in ("gpu", "gres", "gpu_model")}
+        out = {k: v for k, v in resources.items()
+               if gpus or k not in ("gpu", "gres", "gpu_model")}
         out["slurm_partition"] = PARTITION
         out["cpus_per_task"] = 1
         out["mem_mb"] = TEST_MEM_MB
@@ -94,7 +95,8 @@ def site_profile(dest: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory):
-    """A running one-node SLURM cluster: the environment for its clients (SLURM_CONF)."""
+    """A running one-node SLURM cluster: the environment for its clients (SLURM_CONF) and the
+    number of GPUs of its node (two placeholder GPUs where /dev/loop0-1 exist, else none)."""
     have_slurm = all(shutil.which(c) for c in ("slurmctld", "slurmd", "munged", "sbatch"))
     if not have_slurm:
         if os.geteuid() != 0:
@@ -103,7 +105,7 @@ def slurm(tmp_path_factory):
             pytest.skip("SLURM is not installed and there is no apt-get to install slurm-wlm/munge")
     folder = tmp_path_factory.mktemp("slurm")
     env = _env(IFND_SLURM_DIR=str(folder), IFND_SLURM_CTLD_PORT=str(_free_port()),
-               IFND_SLURM_SLURMD_PORT=str(_free_port()))
+               IFND_SLURM_SLURMD_PORT=str(_free_port()), IFND_SLURM_GPUS="2")
     started = time.time()
     proc = subprocess.run(["bash", str(SLURM_SH), "start"], env=env, capture_output=True,
                           text=True, timeout=900)
@@ -112,7 +114,11 @@ def slurm(tmp_path_factory):
             reason = (proc.stderr.strip().splitlines() or ["no message"])[-1]
             pytest.skip(f"the SLURM daemons could not be started here: {reason}")
         print(f"SLURM cluster up in {time.time() - started:.0f} s: {proc.stdout.strip()}")
-        yield _env(SLURM_CONF=str(folder / "slurm.conf"))
+        client = _env(SLURM_CONF=str(folder / "slurm.conf"))
+        gres = subprocess.run(["sinfo", "-h", "-o", "%G"], env=client, capture_output=True,
+                              text=True, timeout=60).stdout.strip()
+        gpus = int(gres.split(":")[-1]) if gres.startswith("gpu:") else 0
+        yield client, gpus
     finally:
         stop = subprocess.run(["bash", str(SLURM_SH), "stop"], env=env, capture_output=True,
                               text=True, timeout=120)
@@ -157,9 +163,11 @@ def test_profile_names_only_existing_rules():
 
 
 def test_workflow_through_slurm_equals_local_run(slurm, tmp_path):
+    slurm, gpus = slurm
     local = copy_workflow(tmp_path / "local")
     cluster = copy_workflow(tmp_path / "slurm")
-    profile = site_profile(tmp_path / "profile")
+    profile = site_profile(tmp_path / "profile", gpus)
+    print(f"test node: {gpus} placeholder GPUs")
 
     planned = planned_jobs(cluster, slurm)
     remote = {rule: n for rule, n in planned.items() if rule not in localrules(cluster) | {"all"}}
@@ -216,6 +224,18 @@ def test_workflow_through_slurm_equals_local_run(slurm, tmp_path):
         rule = path.relative_to(cluster / ".snakemake" / "slurm_logs").parts[0]
         per_rule[rule.removeprefix("rule_")] = per_rule.get(rule.removeprefix("rule_"), 0) + 1
     assert per_rule == remote
+    # Each job had the GPUs its rule asks for in profiles/slurm (where the node has GPUs).
+    if gpus:
+        asked = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())["set-resources"]
+        shown = subprocess.run(["scontrol", "-o", "show", "job"], env=slurm, capture_output=True,
+                               text=True, timeout=60)
+        assert shown.returncode == 0, shown.stderr
+        tres = {m.group(1): m.group(2) for m in
+                re.finditer(r"JobId=(\d+) .*?TresPerJob=(\S+)", shown.stdout)}
+        for _, sid, log in submitted:
+            rule = Path(log).relative_to(cluster / ".snakemake" / "slurm_logs").parts[0][5:]
+            want = asked.get(rule, {}).get("gpu")
+            assert tres.get(sid) == (f"gres:gpu:{want}" if want else None), (rule, sid, tres.get(sid))
     # The localrules (tables, figures, report) ran on the submitting host, as in the profile.
     assert "localrule tables:" in slurm_out
 
