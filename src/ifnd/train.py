@@ -12,7 +12,14 @@ next epoch's clustering.
 The run folder receives model.pt, train_log.csv, fn_stats.csv, config.resolved.yaml and
 meta.json. Resumable state (last.pt) lives in --state-dir and is written atomically after every
 epoch; rerunning the same command resumes from it and ends with bitwise the same weights as an
-uninterrupted run (CPU). The true labels are read only to measure the detected false
+uninterrupted run (CPU).
+
+Under ``torchrun --nproc-per-node N`` the same command trains with DistributedDataParallel
+(ifnd.distributed): ``train.batch_size`` stays the global batch, each rank augments and
+trains on its slice of it, the contrastive loss and the false-negative masks are computed over
+the gathered global batch, BatchNorm normalises over it (``train.sync_batchnorm``), every rank
+embeds a shard of the training set for the clustering, which rank 0 runs, and only rank 0
+writes the run folder and the state. The true labels are read only to measure the detected false
 negatives, for the kNN monitor, and as the oracle's labels: never to train an IFND run.
 """
 
@@ -33,6 +40,9 @@ from .cliargs import add_config_arguments, config_from_args
 from .config import apply_overrides, dump_config, flatten, validate
 from .fileio import atomic_torch_save, atomic_write_text, writable_folder
 from .data import ArrayDataset, balanced_subset, load_dataset
+from .distributed import (Group, convert_batchnorm, default_threads, embed_shard_bounds,
+                          from_environment, gather_indices, gather_rows, gather_views,
+                          resolve_sync_batchnorm)
 from .errors import UserError
 from .evaluate.knn import knn_accuracy
 from .features import embed_both, extract_features
@@ -133,6 +143,13 @@ def require_one_batch(train_cfg: dict, n_images: int) -> None:
                         f"{n_images} training images")
 
 
+def require_even_split(train_cfg: dict, group: Group) -> None:
+    """Every rank takes the same share of the global batch."""
+    if train_cfg["batch_size"] % group.world_size:
+        raise UserError(f"train.batch_size {train_cfg['batch_size']} does not split evenly over "
+                        f"{group.world_size} processes")
+
+
 def monitor_subset(test_set, size: int | None, seed: int):
     """A fixed class-balanced part of the test set for the online kNN monitor (cheap every epoch;
     the final evaluation `ifnd knn` uses the whole test set)."""
@@ -146,19 +163,27 @@ def monitor_subset(test_set, size: int | None, seed: int):
 class Pretrainer:
     """Holds the model, optimiser, data and false-negative detector of one pretraining run."""
 
-    def __init__(self, cfg: dict, device: torch.device | None = None):
+    def __init__(self, cfg: dict, device: torch.device | None = None, group: Group | None = None):
         self.cfg = cfg
         tcfg = cfg["train"]
         self.device = device or resolve_device(tcfg["device"])
+        self.group = group or Group()  # a single process unless started by torchrun
         self.train_set = load_dataset(cfg["data"], "train")
         self.test_set = load_dataset(cfg["data"], "test")
         self.monitor_set = monitor_subset(self.test_set, tcfg["knn_monitor_images"], tcfg["seed"])
         require_one_batch(tcfg, len(self.train_set))
+        require_even_split(tcfg, self.group)
+        self.local_batch = tcfg["batch_size"] // self.group.world_size
         self.size = cfg["data"]["image_size"]
         torch.manual_seed(tcfg["seed"])
         # bf16 and channels-last where this machine runs them fast (train.precision/channels_last: auto)
         self.execution = resolve_execution(tcfg, self.device)
         self.model = self.execution.prepare(build_model(cfg, self.train_set.channels).to(self.device))
+        self.sync_batchnorm = resolve_sync_batchnorm(tcfg.get("sync_batchnorm", "auto"), self.group)
+        if self.sync_batchnorm:
+            self.model = convert_batchnorm(self.model, self.device)
+        # the training forward goes through DDP under torchrun; embedding passes use the model
+        self.net = self.group.wrap(self.model, self.device)
         self.optimizer = build_optimizer(self.model, tcfg)
         self.augment = BatchedSimCLRAugment(cfg["augment"], self.size)
         self.steps_per_epoch = len(self.train_set) // tcfg["batch_size"]
@@ -187,9 +212,11 @@ class Pretrainer:
 
     # ---- one optimisation step -------------------------------------------------------
     def _forward_loss(self, x: torch.Tensor, indexes: torch.Tensor):
+        """``x``: this rank's views; ``indexes``: the image ids of the global batch's rows."""
         cfg = self.cfg
         with self.execution.autocast():
-            z = self.model(x)
+            z = self.net(x)
+        z = gather_views(z)  # the global batch (with gradients) under DDP
         masks = self.detector.level_masks(indexes) if self.detector is not None else None
         loss = ifnd_loss(z, indexes, cfg["train"]["temperature"], masks,
                          cfg["method"]["removal"], cfg["fnd"]["combine"])
@@ -207,8 +234,16 @@ class Pretrainer:
         batch = self.images[idx]
         return self.execution.memory_format(torch.cat([self.augment(batch, gen), self.augment(batch, gen)]))
 
+    def _rank_share(self, x: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's rows of the global batch's views ``x`` (2B) and images ``idx`` (B)."""
+        bs, b, r = idx.shape[0], self.local_batch, self.group.rank
+        mine = torch.cat([x[r * b:(r + 1) * b], x[bs + r * b:bs + (r + 1) * b]])
+        return self.execution.memory_format(mine), idx[r * b:(r + 1) * b]
+
     def _batches(self, epoch: int):
-        """(views, image indices) for one epoch; the order depends only on (seed, epoch)."""
+        """(views, image indices) for one epoch; the order depends only on (seed, epoch). Under
+        DDP every rank draws the same global batch and its views and keeps its share, so the
+        ranks together see exactly what one process sees."""
         seed = self.cfg["train"]["seed"] * 1_000_003 + epoch
         bs = self.cfg["train"]["batch_size"]
         if self.in_memory:
@@ -217,21 +252,43 @@ class Pretrainer:
             gen = torch.Generator(device=self.device).manual_seed(seed)
             for s in range(self.steps_per_epoch):
                 idx = order[s * bs:(s + 1) * bs]
-                yield self.views(idx, gen), idx
+                if self.group.world_size == 1:
+                    yield self.views(idx, gen), idx
+                else:
+                    yield self._rank_share(self.views(idx, gen), idx)
         else:
+            shard = {} if self.group.world_size == 1 else {"rank": self.group.rank,
+                                                           "world_size": self.group.world_size}
             loader = self.train_set.pretrain_loader(bs, self.cfg["augment"], self.cfg["train"]["seed"],
-                                                    epoch, num_workers=min(8, os.cpu_count() or 1))
+                                                    epoch, num_workers=min(8, os.cpu_count() or 1),
+                                                    **shard)
             for v1, v2, idx in loader:
                 x = torch.cat([v1, v2]).to(self.device, non_blocking=True)
                 yield self.execution.memory_format(x), idx.to(self.device)
 
     # ---- embedding pass ----------------------------------------------------------------
     def embed_train(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(backbone features, projections) of every training image, both L2-normalised."""
-        return embed_both(self.model, self.embed_set, self.size, self.device,
-                          batch_size=self.cfg["fnd"]["embed_batch_size"],
-                          precision=self.execution.precision,
-                          channels_last=self.execution.channels_last)
+        """(backbone features, projections) of every training image, both L2-normalised, in
+        dataset order. Under DDP each rank embeds a contiguous shard of whole embedding
+        batches and the shards are gathered."""
+        ebs, world = self.cfg["fnd"]["embed_batch_size"], self.group.world_size
+        kwargs = dict(batch_size=ebs, precision=self.execution.precision,
+                      channels_last=self.execution.channels_last)
+        if world == 1:
+            return embed_both(self.model, self.embed_set, self.size, self.device, **kwargs)
+        n = len(self.embed_set)
+        bounds = [embed_shard_bounds(n, ebs, r, world) for r in range(world)]
+        lo, hi = bounds[self.group.rank]
+        if hi > lo:
+            shard = (ArrayDataset(self.images[lo:hi], self.train_set.labels[lo:hi],
+                                  self.train_set.num_classes, self.train_set.name)
+                     if self.in_memory else self.train_set.take(range(lo, hi)))
+            feats, projs = embed_both(self.model, shard, self.size, self.device, **kwargs)
+        else:  # fewer embedding batches than ranks
+            feats = torch.zeros(0, self.model.backbone.feat_dim, device=self.device)
+            projs = torch.zeros(0, self.cfg["model"]["proj_dim"], device=self.device)
+        counts = [b - a for a, b in bounds]
+        return gather_rows(feats, counts), gather_rows(projs, counts)
 
     @torch.no_grad()
     def knn_monitor(self, bank: torch.Tensor) -> float:
@@ -250,9 +307,16 @@ class Pretrainer:
             feats, projs = self.embed_train()
             self._cached_embeddings = feats if self.cfg["fnd"]["features"] == "backbone" else projs
         emb = self._cached_embeddings.cpu().numpy()
-        stats = self.detector.update(emb, epoch, true_labels=self.train_set.labels.numpy())
+        # k-means once, on rank 0; every rank then masks with the same pseudo-labels
+        stats, state = self.group.on_main(self._update_detector, emb, epoch)
+        if not self.group.is_main:
+            self.detector.load_state_dict(state)
         self._cached_embeddings = None
         return stats, time.perf_counter() - started
+
+    def _update_detector(self, emb, epoch: int):
+        stats = self.detector.update(emb, epoch, true_labels=self.train_set.labels.numpy())
+        return stats, (self.detector.state_dict() if self.group.world_size > 1 else None)
 
     def train_epoch(self, epoch: int, progress: bool) -> dict:
         tcfg = self.cfg["train"]
@@ -274,6 +338,7 @@ class Pretrainer:
                                self.warmup_steps, self.base_lr)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
+            idx = gather_indices(idx)  # the images of the global batch under DDP
             indexes = torch.cat([idx, idx])
             loss, masks = self.step(x, indexes)
             loss_sum += loss
@@ -295,7 +360,7 @@ class Pretrainer:
             feats, projs = self.embed_train()
             if next_clusters:
                 self._cached_embeddings = feats if self.cfg["fnd"]["features"] == "backbone" else projs
-            if monitor:
+            if monitor and self.group.is_main:
                 knn_top1 = self.knn_monitor(feats)
         monitor_seconds = time.perf_counter() - started
 
@@ -320,12 +385,18 @@ class Pretrainer:
     # ---- state -------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"format": "ifnd-state-1", "config": self.cfg, "epoch": self.epoch,
+                "world_size": self.group.world_size,
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "detector": None if self.detector is None else self.detector.state_dict(),
                 "train_rows": self.train_rows, "fn_rows": self.fn_rows,
                 "torch_rng": torch.get_rng_state()}
 
     def load_state_dict(self, state: dict, path: Path) -> None:
+        made_by = int(state.get("world_size", 1))
+        if made_by != self.group.world_size:
+            raise UserError(f"state {path} was made by {made_by} process(es), this run has "
+                            f"{self.group.world_size}; resume with the same number of processes "
+                            f"(torchrun --nproc-per-node, --nnodes) or use another --state-dir")
         diffs = config_differences(state.get("config", {}), self.cfg)
         if diffs:
             shown = "; ".join(diffs[:3]) + ("; ..." if len(diffs) > 3 else "")
@@ -353,26 +424,39 @@ def final_checkpoint(trainer: Pretrainer) -> dict:
 def pretrain(cfg: dict, out_dir: str | Path, state_dir: str | Path | None = None,
              stop_after: int | None = None) -> Path:
     """Run (or resume) pretraining; returns the run folder. ``stop_after`` ends the process
-    early after that many epochs (for resume tests), leaving only the state file."""
-    out_dir = Path(out_dir)
+    early after that many epochs (for resume tests), leaving only the state file. Started by
+    torchrun (its environment variables set), this process is one rank of a DDP run."""
+    group = from_environment()
+    device = group.start(cfg["train"]["device"])
+    try:
+        return _pretrain(cfg, Path(out_dir), state_dir, stop_after, group, device)
+    finally:
+        group.stop()
+
+
+def _pretrain(cfg: dict, out_dir: Path, state_dir, stop_after, group: Group,
+              device: torch.device) -> Path:
     state_path = Path(state_dir or out_dir / "state") / "last.pt"
     tcfg = cfg["train"]
-    threads = set_threads(tcfg["threads"])
+    threads = set_threads(tcfg["threads"] if tcfg["threads"] is not None else default_threads(group))
     if torch.cuda.is_available():
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
     # fail now, not after an epoch of work, when an output or state folder cannot be written
-    writable_folder(out_dir)
-    writable_folder(state_path.parent)
-    trainer = Pretrainer(cfg)
+    # (only rank 0 writes; a failure there stops every rank)
+    group.on_main(writable_folder, out_dir)
+    group.on_main(writable_folder, state_path.parent)
+    trainer = Pretrainer(cfg, device, group)
     resumed_from = 0
-    if state_path.is_file():
-        state = load_checkpoint_state(state_path)
+    state = group.on_main(lambda: load_checkpoint_state(state_path) if state_path.is_file() else None)
+    if state is not None:
         trainer.load_state_dict(state, state_path)
         resumed_from = trainer.epoch
-        print(f"resuming from {state_path} after epoch {resumed_from}", file=sys.stderr)
+        if group.is_main:
+            print(f"resuming from {state_path} after epoch {resumed_from}", file=sys.stderr)
+    del state
     started = time.time()
-    progress = tcfg["progress"]
+    progress = tcfg["progress"] and group.is_main
     epochs = tqdm(range(trainer.epoch, tcfg["epochs"]), initial=trainer.epoch, total=tcfg["epochs"],
                   desc=f"pretrain {cfg['method']['name']}", disable=not progress, file=sys.stderr,
                   mininterval=0 if sys.stderr.isatty() else 30.0)
@@ -381,16 +465,23 @@ def pretrain(cfg: dict, out_dir: str | Path, state_dir: str | Path | None = None
         trainer.train_rows.append(result["train"])
         trainer.fn_rows.extend(result["fn"])
         trainer.epoch = epoch + 1
-        atomic_torch_save(trainer.state_dict(), state_path)
+        group.on_main(lambda: atomic_torch_save(trainer.state_dict(), state_path))
         row = result["train"]
         epochs.set_postfix(loss=f"{row['loss']:.3f}", knn=f"{row['knn_top1']:.3f}")
-        if not progress:
+        if not tcfg["progress"] and group.is_main:
             print(f"epoch {row['epoch']}: loss {row['loss']:.4f} knn {row['knn_top1']:.4f} "
                   f"{row['epoch_seconds']:.1f}s", file=sys.stderr)
         if stop_after is not None and trainer.epoch >= stop_after and trainer.epoch < tcfg["epochs"]:
             return out_dir
     finished = time.time()
+    group.on_main(write_run_folder, trainer, out_dir, threads, resumed_from, finished - started)
+    return out_dir
 
+
+def write_run_folder(trainer: Pretrainer, out_dir: Path, threads: int, resumed_from: int,
+                     total_seconds: float) -> None:
+    """model.pt, train_log.csv, fn_stats.csv, config.resolved.yaml and meta.json."""
+    cfg, tcfg = trainer.cfg, trainer.cfg["train"]
     writable_folder(out_dir)
     _write_csv(trainer.train_rows, TRAIN_LOG_COLUMNS, out_dir / "train_log.csv")
     _write_csv(trainer.fn_rows, FN_STATS_COLUMNS, out_dir / "fn_stats.csv")
@@ -399,16 +490,16 @@ def pretrain(cfg: dict, out_dir: str | Path, state_dir: str | Path | None = None
     write_json(out_dir / "meta.json", {
         "code_version": code_version(), "packages": package_versions(), "seed": tcfg["seed"],
         "method": cfg["method"]["name"], "device": hardware_info(trainer.execution), "threads": threads,
+        **trainer.group.info(), "sync_batchnorm": trainer.sync_batchnorm,
         "command": sys.argv, "resumed_from_epoch": resumed_from,
         "final_knn_top1": float(log["knn_top1"].iloc[-1]),
-        "timings": {"total_seconds": round(finished - started, 2),
+        "timings": {"total_seconds": round(total_seconds, 2),
                     "train_seconds": round(float(log["epoch_seconds"].sum()), 2),
                     "cluster_seconds": round(float(log["cluster_seconds"].sum()), 2),
                     "monitor_seconds": round(float(log["monitor_seconds"].sum()), 2),
                     "mean_images_per_second": round(float(log["images_per_second"].mean()), 1)},
     })
     atomic_torch_save(final_checkpoint(trainer), out_dir / "model.pt")
-    return out_dir
 
 
 def load_checkpoint_state(path: Path) -> dict:
@@ -463,6 +554,8 @@ def apply_variant(cfg: dict, ablation: str | None = None, classes: int | None = 
 def run(args) -> int:
     cfg = apply_variant(config_from_args(args), args.ablation, args.classes)
     out = pretrain(cfg, args.out, args.state_dir)
+    if not from_environment().is_main:
+        return 0  # rank 0 reports
     log = pd.read_csv(out / "train_log.csv")
     print(f"{cfg['method']['name']}: {len(log)} epochs, final loss {log['loss'].iloc[-1]:.4f}, "
           f"kNN top-1 {100 * log['knn_top1'].iloc[-1]:.2f}% -> {out}")

@@ -143,3 +143,17 @@ def test_corrupt_image(fmt, tmp_path):
     ds = load_dataset(_cfg(fmt, tmp_path), "test")
     with pytest.raises(UserError, match="img0.png"):
         ds.load_uint8(torch.arange(len(ds)))
+
+
+def test_pretrain_loader_rank_slices_make_up_the_global_batches(fmt, tmp_path):
+    """Under DDP rank r takes its slice of each global batch, with the same views."""
+    _tree(tmp_path, per_class=6)
+    ds = load_dataset(_cfg(fmt, tmp_path), "train")  # 19 images
+    whole = _collect(ds.pretrain_loader(4, AUG, seed=3, epoch=1, num_workers=0))
+    ranks = [_collect(ds.pretrain_loader(4, AUG, seed=3, epoch=1, num_workers=0, rank=r, world_size=2))
+             for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]) == len(whole) == 4
+    for s, batch in enumerate(whole):
+        for part in range(3):  # view 1, view 2, indices
+            joined = torch.cat([ranks[0][s][part], ranks[1][s][part]])
+            assert torch.equal(joined, batch[part])

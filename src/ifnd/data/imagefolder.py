@@ -178,15 +178,25 @@ class FolderDataset:
         return torch.stack(out)
 
     def pretrain_loader(self, batch_size: int, augment_cfg: dict, seed: int, epoch: int,
-                        num_workers: int = 0):
+                        num_workers: int = 0, rank: int = 0, world_size: int = 1):
         """DataLoader of (view1, view2, indices): float (B, 3, S, S) views normalised as
         ``(x - 0.5) / 0.25`` and int64 indices; shuffled deterministically from (seed, epoch);
-        incomplete last batch dropped."""
+        incomplete last batch dropped. With ``world_size`` > 1 it yields ``rank``'s slice
+        (B / world_size images) of each of those global batches: the same images and views."""
         if len(self) < batch_size:
             raise UserError(f"{self.name}: {len(self)} training images are fewer than one batch "
                             f"of {batch_size}; lower train.batch_size or use more data")
         gen = torch.Generator().manual_seed(_item_seed(seed, epoch, -1))
         views = _TwoViews(self.paths, build_pretrain_transform(augment_cfg, self.image_size), seed, epoch)
+        if world_size > 1:
+            # the global batches the unsharded loader draws (the same DataLoader over indices)
+            order = torch.utils.data.DataLoader(range(len(self)), batch_size=batch_size, shuffle=True,
+                                                generator=gen, drop_last=True)
+            b = batch_size // world_size
+            batches = [batch[rank * b:(rank + 1) * b].tolist() for batch in order]
+            return torch.utils.data.DataLoader(
+                views, batch_sampler=batches, num_workers=num_workers,
+                pin_memory=torch.cuda.is_available(), persistent_workers=False)
         return torch.utils.data.DataLoader(
             views, batch_size=batch_size, shuffle=True, generator=gen, drop_last=True,
             num_workers=num_workers, pin_memory=torch.cuda.is_available(),
