@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -107,6 +108,10 @@ def slurm(tmp_path_factory):
     env = _env(IFND_SLURM_DIR=str(folder), IFND_SLURM_CTLD_PORT=str(_free_port()),
                IFND_SLURM_SLURMD_PORT=str(_free_port()), IFND_SLURM_GPUS="2")
     started = time.time()
+    # A SIGTERM (a CI timeout, a kill) ends the test like Ctrl-C, so the daemons are stopped.
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    previous = signal.signal(signal.SIGTERM, interrupt)
     proc = subprocess.run(["bash", str(SLURM_SH), "start"], env=env, capture_output=True,
                           text=True, timeout=900)
     try:
@@ -120,6 +125,7 @@ def slurm(tmp_path_factory):
         gpus = int(gres.split(":")[-1]) if gres.startswith("gpu:") else 0
         yield client, gpus
     finally:
+        signal.signal(signal.SIGTERM, previous)
         stop = subprocess.run(["bash", str(SLURM_SH), "stop"], env=env, capture_output=True,
                               text=True, timeout=120)
         assert stop.returncode == 0, stop.stderr
