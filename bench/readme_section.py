@@ -132,6 +132,9 @@ def replace_block(readme: Path, text: str) -> None:
     if START not in doc or END not in doc:
         sys.exit(f"readme_section: {readme} has no {START} ... {END} block")
     head, rest = doc.split(START, 1)
+    headings = [line for line in head.splitlines() if line.startswith("## ")]
+    if headings and headings[-1].strip() == "## Performance":  # the README has its own heading
+        text = text.split("\n", 1)[1].lstrip("\n") if text.startswith("## Performance") else text
     readme.write_text(head + START + "\n" + text.rstrip("\n") + "\n" + END + rest.split(END, 1)[1])
 
 

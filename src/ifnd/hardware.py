@@ -3,7 +3,7 @@
 ``train.precision: auto`` picks bf16 autocast only where the hardware runs bf16 natively, and
 fp32 elsewhere: on a CPU without AVX-512-BF16 (or AMX) oneDNN emulates bf16, about ten times
 slower than fp32. ``train.channels_last: auto`` picks the channels-last memory format where it
-is measured to be faster (bench/RESULTS.md, "memory format"). Explicit
+is measured to be faster (bench/memory_format.md). Explicit
 ``bf16``/``fp32`` and ``true``/``false`` are honoured as given.
 
 Training, evaluations and the supervised reference all resolve through :func:`resolve_execution`,
@@ -90,9 +90,9 @@ def resolve_precision(value: str, device: torch.device) -> str:
 
 def resolve_channels_last(value, device: torch.device, precision: str) -> bool:
     """``train.channels_last`` (``auto``: on CUDA and CPU). On the CPU oneDNN's channels-last
-    kernels were measured faster for the default model at both precisions and on both kinds of
-    CPU (bench/RESULTS.md, "memory format"): about 3.8x in fp32 on the AVX2 path, 1.3x in fp32
-    on AVX-512, on par or faster in bf16. Other devices keep the default memory format."""
+    kernels were measured faster for the default model's fp32 step on both the AVX-512 and the
+    AVX2 path, and on par in bf16 (bench/memory_format.md). Other devices keep the default
+    memory format."""
     if value == "auto":
         return device.type in ("cuda", "cpu")
     return bool(value)
