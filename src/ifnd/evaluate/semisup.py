@@ -3,8 +3,9 @@
 The labelled rows come from a split file (``ifnd splits``) or, without ``--split``, are drawn
 on the fly with the run's ``train.seed`` (the same rows ``ifnd splits --seed <train.seed>``
 would write). Training: ``eval.semisup`` epochs, batch size, lr and weight decay; SGD with
-momentum 0.9 and a cosine schedule; random crops and flips only (no colour jitter); bf16
-autocast per the run's ``train.precision`` and channels-last memory per ``train.channels_last``.
+momentum 0.9 and a cosine schedule; random crops and flips only (no colour jitter); the
+precision and memory format of ``train.precision`` / ``train.channels_last`` as resolved on this
+machine (``auto``: see ifnd.hardware).
 The metric is test top-1 (and top-5 with more than 10 classes).
 
 Default output: RUN_DIR/eval/semisup_<percent>.json (e.g. semisup_1.json for 1%), or

@@ -3,7 +3,8 @@ scratch with every training label.
 
 ``eval.supervised`` epochs, batch size and lr; the pretraining weight decay
 (``train.weight_decay``); SGD with momentum 0.9 and a cosine schedule; random crops and flips
-(no colour jitter); bf16 autocast per ``train.precision``; seeded by ``train.seed``. The metric
+(no colour jitter); precision and memory format as ``train.precision`` / ``train.channels_last``
+resolve on this machine (ifnd.hardware); seeded by ``train.seed``. The metric
 is test top-1 (and top-5 with more than 10 classes).
 """
 
