@@ -32,14 +32,6 @@ def public_mode() -> int:
     return 0o666 & ~umask
 
 
-def _blocking_file(path: Path) -> Path | None:
-    """The nearest ancestor of ``path`` that exists but is not a folder, if any."""
-    for parent in [path, *path.parents]:
-        if parent.exists():
-            return None if parent.is_dir() else parent
-    return None
-
-
 def _disk_full(folder: Path) -> bool:
     try:
         return shutil.disk_usage(folder).free < _NEARLY_FULL
@@ -49,13 +41,13 @@ def _disk_full(folder: Path) -> bool:
 
 def write_error(path: Path, exc: BaseException) -> UserError:
     """One clear line for a failed write of ``path``."""
-    blocker = _blocking_file(path.parent)
-    if blocker is not None:
-        why = f"{blocker} is a file, not a folder"
-    elif isinstance(exc, OSError) and exc.errno == errno.ENOSPC or _disk_full(_existing(path.parent)):
+    nearest = _existing(path.parent)
+    if nearest.exists() and not nearest.is_dir():
+        why = f"{nearest} is a file, not a folder"
+    elif (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or _disk_full(nearest):
         why = "no space left on the device"
     elif isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        why = f"{_existing(path.parent)} is not writable ({exc.strerror})"
+        why = f"{nearest} is not writable ({exc.strerror})"
     elif isinstance(exc, OSError):
         why = exc.strerror or str(exc)
     else:
@@ -64,6 +56,7 @@ def write_error(path: Path, exc: BaseException) -> UserError:
 
 
 def _existing(folder: Path) -> Path:
+    """``folder`` or its nearest ancestor that exists."""
     for parent in [folder, *folder.parents]:
         if parent.exists():
             return parent

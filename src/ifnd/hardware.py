@@ -88,7 +88,7 @@ def resolve_precision(value: str, device: torch.device) -> str:
     return value
 
 
-def resolve_channels_last(value, device: torch.device, precision: str) -> bool:
+def resolve_channels_last(value, device: torch.device) -> bool:
     """``train.channels_last`` (``auto``: on CUDA and CPU). On the CPU oneDNN's channels-last
     kernels were measured faster for the default model's fp32 step on both the AVX-512 and the
     AVX2 path, and on par in bf16 (bench/memory_format.md). Other devices keep the default
@@ -118,7 +118,7 @@ class Execution:
 
 def resolve_execution(train_cfg: dict, device: torch.device) -> Execution:
     precision = resolve_precision(train_cfg["precision"], device)
-    return Execution(device, precision, resolve_channels_last(train_cfg["channels_last"], device, precision))
+    return Execution(device, precision, resolve_channels_last(train_cfg["channels_last"], device))
 
 
 def autocast(device: torch.device, precision: str):

@@ -482,7 +482,6 @@ def write_run_folder(trainer: Pretrainer, out_dir: Path, threads: int, resumed_f
                      total_seconds: float) -> None:
     """model.pt, train_log.csv, fn_stats.csv, config.resolved.yaml and meta.json."""
     cfg, tcfg = trainer.cfg, trainer.cfg["train"]
-    writable_folder(out_dir)
     _write_csv(trainer.train_rows, TRAIN_LOG_COLUMNS, out_dir / "train_log.csv")
     _write_csv(trainer.fn_rows, FN_STATS_COLUMNS, out_dir / "fn_stats.csv")
     dump_config(cfg, out_dir / "config.resolved.yaml")
