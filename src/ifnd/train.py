@@ -150,14 +150,15 @@ def require_even_split(train_cfg: dict, group: Group) -> None:
                         f"{group.world_size} processes")
 
 
-def monitor_subset(test_set, size: int | None, seed: int):
-    """A fixed class-balanced part of the test set for the online kNN monitor (cheap every epoch;
-    the final evaluation `ifnd knn` uses the whole test set)."""
-    if size is None or size >= len(test_set) or not getattr(test_set, "in_memory", True):
-        return test_set
-    keep = torch.from_numpy(balanced_subset(test_set.labels.numpy(), test_set.num_classes, size, seed))
-    return ArrayDataset(test_set.images[keep], test_set.labels[keep], test_set.num_classes,
-                        test_set.name, class_names=test_set.class_names)
+def monitor_subset(split_set, size: int | None, seed: int):
+    """A fixed class-balanced part of ``split_set`` (the validation split where there is one,
+    else the test split) for the online kNN monitor (cheap every epoch; the final evaluation
+    `ifnd knn` uses the whole split)."""
+    if size is None or size >= len(split_set) or not getattr(split_set, "in_memory", True):
+        return split_set
+    keep = torch.from_numpy(balanced_subset(split_set.labels.numpy(), split_set.num_classes, size, seed))
+    return ArrayDataset(split_set.images[keep], split_set.labels[keep], split_set.num_classes,
+                        split_set.name, class_names=split_set.class_names)
 
 
 class Pretrainer:
@@ -169,8 +170,10 @@ class Pretrainer:
         self.device = device or resolve_device(tcfg["device"])
         self.group = group or Group()  # a single process unless started by torchrun
         self.train_set = load_dataset(cfg["data"], "train")
-        self.test_set = load_dataset(cfg["data"], "test")
-        self.monitor_set = monitor_subset(self.test_set, tcfg["knn_monitor_images"], tcfg["seed"])
+        # the monitor watches the validation split (test images only without one)
+        self.monitor_split = "val" if cfg["data"].get("val_subset") else "test"
+        self.monitor_set = monitor_subset(load_dataset(cfg["data"], self.monitor_split),
+                                          tcfg["knn_monitor_images"], tcfg["seed"])
         require_one_batch(tcfg, len(self.train_set))
         require_even_split(tcfg, self.group)
         self.local_batch = tcfg["batch_size"] // self.group.world_size
@@ -491,7 +494,7 @@ def write_run_folder(trainer: Pretrainer, out_dir: Path, threads: int, resumed_f
         "method": cfg["method"]["name"], "device": hardware_info(trainer.execution), "threads": threads,
         **trainer.group.info(), "sync_batchnorm": trainer.sync_batchnorm,
         "command": sys.argv, "resumed_from_epoch": resumed_from,
-        "final_knn_top1": float(log["knn_top1"].iloc[-1]),
+        "final_knn_top1": float(log["knn_top1"].iloc[-1]), "monitor_split": trainer.monitor_split,
         "timings": {"total_seconds": round(total_seconds, 2),
                     "train_seconds": round(float(log["epoch_seconds"].sum()), 2),
                     "cluster_seconds": round(float(log["cluster_seconds"].sum()), 2),

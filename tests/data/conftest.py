@@ -12,7 +12,7 @@ import pytest
 
 
 def data_cfg(**overrides) -> dict:
-    cfg = {"name": "fashion-mnist", "root": None, "train_subset": None, "test_subset": None,
+    cfg = {"name": "fashion-mnist", "root": None, "train_subset": None, "val_subset": None, "test_subset": None,
            "classes": None, "label_kind": "fine", "image_size": 32, "subset_seed": 0}
     cfg.update(overrides)
     return cfg

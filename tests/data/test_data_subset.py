@@ -69,3 +69,50 @@ def test_classes_then_subset(fmt, tmp_path):
 def test_unknown_dataset_name(fmt):
     with pytest.raises(UserError, match="unknown dataset 'mnist'"):
         load_dataset(fmt.data_cfg(name="mnist"), "train")
+
+
+def _split(ds, fmt, **cfg):
+    return {s: postprocess(ds, fmt.data_cfg(**cfg), s, "toy") for s in ("train", "val")}
+
+
+def test_validation_split_is_left_out_of_the_training_subset(fmt):
+    """With a training subset, the validation images come from the rows the subset left out:
+    disjoint, class-balanced, and the training subset is exactly the one drawn without them."""
+    labels = np.repeat(np.arange(4), 25)  # 100 rows, 25 per class
+    ds = _toy(np.random.default_rng(0).permutation(labels), 4)
+    plain = postprocess(ds, fmt.data_cfg(train_subset=40, subset_seed=5), "train", "toy")
+    out = _split(ds, fmt, train_subset=40, val_subset=20, subset_seed=5)
+    assert torch.equal(out["train"].images, plain.images)  # same training images, same order
+    train_ids = set(out["train"].images[:, 0, 0, 0].tolist())
+    val_ids = set(out["val"].images[:, 0, 0, 0].tolist())
+    assert len(val_ids) == 20 and not train_ids & val_ids
+    assert np.bincount(out["val"].labels.numpy(), minlength=4).tolist() == [5, 5, 5, 5]
+    again = _split(ds, fmt, train_subset=40, val_subset=20, subset_seed=5)
+    assert torch.equal(again["val"].images, out["val"].images)  # deterministic
+
+
+def test_validation_split_without_training_subset_is_carved_out(fmt):
+    """With train_subset null the validation rows are drawn first and training keeps the rest."""
+    ds = _toy(np.tile(np.arange(3), 10), 3)
+    out = _split(ds, fmt, val_subset=6)
+    train_ids = out["train"].images[:, 0, 0, 0].tolist()
+    val_ids = out["val"].images[:, 0, 0, 0].tolist()
+    assert len(train_ids) == 24 and len(val_ids) == 6
+    assert sorted(train_ids + val_ids) == list(range(30))
+    assert np.bincount(out["val"].labels.numpy()).tolist() == [2, 2, 2]
+    assert out["train"].images[:, 0, 0, 0].tolist() == sorted(train_ids)  # dataset order kept
+
+
+def test_validation_split_too_large_is_one_error(fmt):
+    ds = _toy(np.tile(np.arange(2), 10), 2)
+    with pytest.raises(UserError, match=r"data.val_subset: 15 validation images do not fit.*5 training"):
+        postprocess(ds, fmt.data_cfg(train_subset=15, val_subset=15), "val", "toy")
+    with pytest.raises(UserError, match=r"no validation split"):
+        load_dataset(fmt.data_cfg(name="synthetic"), "val")
+
+
+def test_synthetic_validation_split_is_its_own_draw():
+    cfg = {"name": "synthetic", "train_subset": 40, "val_subset": 20, "test_subset": 20,
+           "classes": None, "image_size": 8, "subset_seed": 0}
+    val, test = load_dataset(cfg, "val"), load_dataset(cfg, "test")
+    assert len(val) == 20 and not torch.equal(val.images, test.images)

@@ -15,7 +15,8 @@ CONFIG = ROOT / "config" / "config.yaml"
 
 # a run small enough that every evaluation takes about a second on two cores
 TINY = [
-    "data.name=synthetic", "data.train_subset=200", "data.test_subset=100", "data.image_size=16",
+    "data.name=synthetic", "data.train_subset=200", "data.val_subset=100", "data.test_subset=100",
+    "data.image_size=16",
     "model.width=4", "model.proj_hidden=16", "model.proj_dim=8",
     "train.progress=false", "train.device=cpu",
     "eval.knn_k=20",

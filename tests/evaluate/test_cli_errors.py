@@ -56,3 +56,24 @@ def test_set_without_config_changes_the_run_eval_settings(make_run, tmp_path, ca
     assert main(["knn", str(run), "--set", "model.width=8", "--out", str(bad)]) == 2
     _one_error_line(capsys, "model.width", "eval.*")
     assert not bad.exists()
+
+
+def test_knn_on_the_validation_split(make_run, capsys):
+    """`--on val` scores the validation images (data.val_subset) into knn_val.json, recorded as
+    such; without a validation split it is one error line."""
+    import json
+
+    from ifnd.evaluate.common import datasets_of
+
+    run = make_run(["data.val_subset=60"])
+    assert main(["knn", str(run), "--on", "val", "--set", "train.progress=false"]) == 0
+    record = json.loads((run / "eval" / "knn_val.json").read_text())
+    assert record["evaluated_on"] == "val" and not (run / "eval" / "knn.json").exists()
+    data = {"name": "synthetic", "train_subset": 200, "val_subset": 60, "test_subset": 100,
+            "classes": None, "image_size": 16, "subset_seed": 0}
+    train, val = datasets_of({"data": data}, "val")
+    assert len(val) == 60 and len(train) == 200
+    capsys.readouterr()
+    bare = make_run(["data.val_subset=null"], name="bare")
+    assert main(["knn", str(bare), "--on", "val"]) == 2
+    _one_error_line(capsys, "data.val_subset")

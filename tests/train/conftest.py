@@ -3,7 +3,8 @@ import pytest
 from ifnd.config import load_config
 
 TINY = {
-    "data.name": "synthetic", "data.train_subset": 128, "data.test_subset": 64, "data.image_size": 16,
+    "data.name": "synthetic", "data.train_subset": 128, "data.val_subset": 64, "data.test_subset": 64,
+    "data.image_size": 16,
     "model.width": 4, "model.proj_hidden": 32, "model.proj_dim": 16,
     "train.batch_size": 32, "train.epochs": 3, "train.warmup_epochs": 1, "train.progress": False,
     "train.threads": 1, "train.precision": "fp32", "train.knn_every": 1,

@@ -17,7 +17,7 @@ from ifnd.cli import main
 from ifnd.config import load_config
 from ifnd.train import pretrain
 
-TINY_SETS = ["data.name=synthetic", "data.train_subset=128", "data.test_subset=64",
+TINY_SETS = ["data.name=synthetic", "data.train_subset=128", "data.val_subset=64", "data.test_subset=64",
              "data.image_size=16", "model.width=4", "model.proj_hidden=32", "model.proj_dim=16",
              "train.batch_size=32", "train.epochs=2", "train.warmup_epochs=0", "train.progress=false",
              "train.threads=1", "train.precision=fp32", "fnd.levels=[4]", "fnd.kmeans_seeds=[0]",

@@ -107,3 +107,21 @@ def test_learning_rate_schedule_by_hand():
     assert learning_rate(55, 100, 10, 1.0) == pytest.approx(0.5)
     assert learning_rate(100, 100, 10, 1.0) == pytest.approx(0.0)
     assert scaled_lr({"lr": 0.3, "batch_size": 512}) == pytest.approx(0.6)
+
+
+def test_online_monitor_watches_the_validation_split(tmp_path, tiny_cfg):
+    """With data.val_subset the kNN monitor queries validation images, never test images; the
+    run's meta.json says which."""
+    import json
+
+    from ifnd.train import Pretrainer
+
+    trainer = Pretrainer(tiny_cfg(train__knn_monitor_images=None))
+    assert trainer.monitor_split == "val" and len(trainer.monitor_set) == 64
+    val = trainer.monitor_set.images
+    from ifnd.data import load_dataset
+    assert torch.equal(val, load_dataset(trainer.cfg["data"], "val").images)
+    assert not torch.equal(val, load_dataset(trainer.cfg["data"], "test").images)
+    out = pretrain(tiny_cfg(train__epochs=1), tmp_path / "run")
+    assert json.loads((out / "meta.json").read_text())["monitor_split"] == "val"
+    assert Pretrainer(tiny_cfg(data__val_subset=None)).monitor_split == "test"

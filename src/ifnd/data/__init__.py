@@ -1,10 +1,16 @@
 """Datasets: Fashion-MNIST, CIFAR-10/100, ImageFolder trees and a synthetic smoke-test set.
 
-``load_dataset(cfg["data"], "train" | "test")`` returns an :class:`ArrayDataset` (the whole
-dataset as one uint8 tensor at its native size) or, for ``imagefolder``, a
+``load_dataset(cfg["data"], "train" | "val" | "test")`` returns an :class:`ArrayDataset` (the
+whole dataset as one uint8 tensor at its native size) or, for ``imagefolder``, a
 :class:`FolderDataset` that reads images from disk. ``data.classes`` (keep and relabel some
 classes) and ``data.train_subset`` / ``data.test_subset`` (a deterministic class-balanced
 subset) are applied here; nothing is cached on disk.
+
+The validation split (``data.val_subset`` images, class-balanced) is carved from the training
+images and never overlaps the training subset: with ``data.train_subset`` set it is drawn from
+the training images the subset left out (the training subset is the same with or without it);
+with ``data.train_subset: null`` it is drawn first and the training split is the rest. Every
+choice of settings reads it; the test split only reports (docs/method.md, Validation split).
 """
 
 from __future__ import annotations
@@ -19,26 +25,32 @@ from .subset import balanced_subset, postprocess, select_classes
 from .synthetic import make_synthetic
 
 DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagefolder", "synthetic")
+SPLITS = ("train", "val", "test")
 
 __all__ = [
-    "ArrayDataset", "FolderDataset", "DATASETS", "load_dataset",
+    "ArrayDataset", "FolderDataset", "DATASETS", "SPLITS", "load_dataset",
     "balanced_subset", "select_classes", "read_idx", "parse_idx",
 ]
 
 
 def load_dataset(data_cfg: dict, split: str) -> ArrayDataset | FolderDataset:
-    """The ``split`` ("train" or "test") of the dataset described by the ``data:`` config section."""
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    """The ``split`` ("train", "val" or "test") of the dataset described by the ``data:`` config
+    section. "val" needs ``data.val_subset``."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if split == "val" and not data_cfg.get("val_subset"):
+        raise UserError("there is no validation split: set data.val_subset (a number of "
+                        "training images to hold out)")
+    source = "test" if split == "test" else "train"  # the validation images are training images
     name = data_cfg.get("name", "fashion-mnist")
     if name == "fashion-mnist":
-        ds = load_fashion_mnist(data_cfg, split)
+        ds = load_fashion_mnist(data_cfg, source)
         where = "fashion-mnist"
     elif name in ("cifar10", "cifar100"):
-        ds = load_cifar(data_cfg, split, name)
+        ds = load_cifar(data_cfg, source, name)
         where = name if name == "cifar10" else f"cifar100 ({data_cfg.get('label_kind', 'fine')} labels)"
     elif name == "imagefolder":
-        ds = FolderDataset.from_root(data_cfg.get("root"), split, int(data_cfg.get("image_size") or 224))
+        ds = FolderDataset.from_root(data_cfg.get("root"), source, int(data_cfg.get("image_size") or 224))
         where = f"the imagefolder tree {data_cfg.get('root')}"
     elif name == "synthetic":
         ds = make_synthetic(data_cfg, split)  # classes and sizes are built in

@@ -64,9 +64,36 @@ def balanced_subset(labels: np.ndarray, num_classes: int, n: int | None, seed: i
     return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
 
 
+def train_val_indices(labels: np.ndarray, num_classes: int, data_cfg: dict, where: str):
+    """(train rows, validation rows or None) of the training images ``labels`` (after
+    ``data.classes``). The training subset is drawn exactly as without a validation split; the
+    validation rows are a class-balanced draw from the rows it left out (seed stream
+    ``[subset_seed, 1]``), or, with ``train_subset: null``, from all rows before the training
+    split takes the rest."""
+    seed = int(data_cfg.get("subset_seed") or 0)
+    n_train, n_val = data_cfg.get("train_subset"), data_cfg.get("val_subset")
+    all_rows = np.arange(len(labels))
+    train = balanced_subset(labels, num_classes, n_train, seed)
+    train = all_rows if train is None else train
+    if not n_val:
+        return train, None
+    pool = np.setdiff1d(all_rows, train) if n_train is not None else all_rows
+    if len(pool) < n_val or (n_train is None and len(pool) - n_val < 1):
+        raise UserError(f"data.val_subset: {n_val} validation images do not fit in {where}: "
+                        f"{len(pool)} training images are left for it (lower data.val_subset "
+                        f"or data.train_subset)")
+    pick = balanced_subset(labels[pool], num_classes, n_val, np.random.SeedSequence([seed, 1]))
+    val = pool if pick is None else pool[pick]
+    if n_train is None:
+        train = np.setdiff1d(all_rows, val)
+    return train, val
+
+
 def postprocess(dataset, data_cfg: dict, split: str, where: str):
-    """Apply ``data.classes`` then ``data.train_subset`` / ``data.test_subset`` to a dataset
-    that has ``labels``, ``num_classes`` and ``take(indices, num_classes, labels, class_names)``."""
+    """Apply ``data.classes`` then ``data.train_subset`` / ``data.val_subset`` /
+    ``data.test_subset`` to a dataset that has ``labels``, ``num_classes`` and
+    ``take(indices, num_classes, labels, class_names)``. ``split`` "val" takes rows of the
+    training images (see :func:`train_val_indices`)."""
     classes = data_cfg.get("classes")
     if classes is not None:
         keep, new_labels = select_classes(dataset.labels.numpy(), dataset.num_classes, classes, where)
@@ -75,8 +102,12 @@ def postprocess(dataset, data_cfg: dict, split: str, where: str):
             names = [dataset.class_names[int(c)] for c in classes]
         dataset = dataset.take(keep, num_classes=len(classes), labels=torch.from_numpy(new_labels),
                                class_names=names)
-    n = data_cfg.get("train_subset" if split == "train" else "test_subset")
-    idx = balanced_subset(dataset.labels.numpy(), dataset.num_classes, n, int(data_cfg.get("subset_seed") or 0))
+    if split == "test":
+        idx = balanced_subset(dataset.labels.numpy(), dataset.num_classes, data_cfg.get("test_subset"),
+                              int(data_cfg.get("subset_seed") or 0))
+    else:
+        train, val = train_val_indices(dataset.labels.numpy(), dataset.num_classes, data_cfg, where)
+        idx = val if split == "val" else (None if len(train) == len(dataset) else train)
     if idx is not None:
         dataset = dataset.take(idx)
     return dataset

@@ -18,7 +18,7 @@ from .base import ArrayDataset
 
 NUM_CLASSES = 10
 MAX_CLASS_ID = 999
-DEFAULT_SIZE = {"train": 2000, "test": 500}
+DEFAULT_SIZE = {"train": 2000, "val": 500, "test": 500}
 
 
 def class_pattern(c: int) -> tuple[np.ndarray, float, float]:
@@ -40,9 +40,11 @@ def make_synthetic(data_cfg: dict, split: str) -> ArrayDataset:
         raise UserError(f"data.classes: class id(s) {bad} do not exist in the synthetic dataset "
                         f"(ids 0..{MAX_CLASS_ID})")
     k = len(ids)
-    n = data_cfg.get("train_subset" if split == "train" else "test_subset") or DEFAULT_SIZE[split]
+    # generated, so the validation split is its own draw (stream 2) rather than carved out
+    n = data_cfg.get(f"{split}_subset") or DEFAULT_SIZE[split]
     size = int(data_cfg.get("image_size") or 32)
-    rng = np.random.default_rng([int(data_cfg.get("subset_seed") or 0), 0 if split == "train" else 1, 7])
+    stream = {"train": 0, "test": 1, "val": 2}[split]
+    rng = np.random.default_rng([int(data_cfg.get("subset_seed") or 0), stream, 7])
 
     labels = np.arange(n) % k  # as class-balanced as possible
     rng.shuffle(labels)

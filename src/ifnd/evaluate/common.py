@@ -34,6 +34,11 @@ def add_run_arguments(parser, default_name: str) -> None:
     parser.add_argument("--out", default=None,
                         help=f"metrics file to write (default: RUN_DIR/eval/{default_name}.json)")
     parser.add_argument("--device", default=None, help="override train.device (auto|cpu|cuda)")
+    parser.add_argument("--on", choices=("test", "val"), default="test",
+                        help="the images scored: test (reporting; the default) or val, the "
+                             "validation split carved from the training images (data.val_subset), "
+                             "which every choice of settings reads (default output gets a _val "
+                             "suffix)")
     parser.add_argument("--config", nargs="+", default=None, metavar="FILE",
                         help="take the evaluation settings (the eval section) from these config "
                              "files instead of the run's stored config, so that changing them "
@@ -90,19 +95,28 @@ def open_config(args):
     return cfg, device
 
 
-def datasets_of(cfg: dict):
-    return load_dataset(cfg["data"], "train"), load_dataset(cfg["data"], "test")
+def datasets_of(cfg: dict, on: str = "test"):
+    """(training split, scored split): ``on`` is "test" or "val" (the validation split)."""
+    return load_dataset(cfg["data"], "train"), load_dataset(cfg["data"], on)
 
 
 def metrics_path(args, name: str) -> Path:
-    return Path(args.out) if args.out else Path(args.run_dir) / "eval" / f"{name}.json"
+    """``--out``, else RUN_DIR/eval/NAME.json (NAME_val.json when scored on the validation split)."""
+    if args.out:
+        return Path(args.out)
+    suffix = "_val" if getattr(args, "on", "test") == "val" else ""
+    return Path(args.run_dir) / "eval" / f"{name}{suffix}.json"
 
 
 def write_metrics(path: str | Path, evaluation: str, metrics: dict, *, run_dir=None, cfg=None,
-                  started: float | None = None, execution=None, **inputs) -> dict:
+                  started: float | None = None, execution=None, evaluated_on: str | None = None,
+                  **inputs) -> dict:
     """Write ``metrics`` with the identity of what produced them (run, inputs, code, and the
-    machine with the resolved precision and memory format)."""
+    machine with the resolved precision and memory format); ``evaluated_on`` names the scored
+    split ("test" or "val")."""
     record = {"evaluation": evaluation, **metrics}
+    if evaluated_on is not None:
+        record["evaluated_on"] = evaluated_on
     identity = {"code_version": code_version(), "packages": package_versions(),
                 "hardware": hardware_info(execution)}
     if run_dir is not None:

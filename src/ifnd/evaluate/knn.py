@@ -55,7 +55,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     started = time.time()
     model, cfg, _, device = open_run(args)
-    train, test = datasets_of(cfg)
+    train, test = datasets_of(cfg, args.on)
     k = args.k or cfg["eval"]["knn_k"]
     t = args.temperature or cfg["eval"]["knn_t"]
     size, ex = cfg["data"]["image_size"], resolve_execution(cfg["train"], device)
@@ -66,6 +66,7 @@ def run(args) -> int:
     metrics = knn_accuracy(bank, train.labels, queries, test.labels, train.num_classes, k, t)
     metrics.update(k=k, temperature=t, random_init=bool(args.random_init))
     path = metrics_path(args, "knn_random" if args.random_init else "knn")
-    write_metrics(path, "knn", metrics, run_dir=args.run_dir, started=started, execution=ex)
-    print(f"kNN top-1 {100 * metrics['top1']:.2f}% -> {path}")
+    write_metrics(path, "knn", metrics, run_dir=args.run_dir, started=started, execution=ex,
+                  evaluated_on=args.on)
+    print(f"kNN top-1 ({args.on}) {100 * metrics['top1']:.2f}% -> {path}")
     return 0

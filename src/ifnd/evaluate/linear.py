@@ -257,7 +257,7 @@ def run(args) -> int:
     started = time.time()
     model, cfg, meta, device = open_run(args)
     seed = int(cfg["train"]["seed"])
-    train, test = datasets_of(cfg)
+    train, test = datasets_of(cfg, args.on)
     check_channels(train, meta)
     lin = cfg["eval"]["linear"]
     progress = bool(cfg["train"].get("progress", True))
@@ -279,7 +279,8 @@ def run(args) -> int:
     metrics.update(augment=bool(lin["augment"]), random_init=bool(args.random_init),
                    backbone_unchanged=True)
     path = metrics_path(args, "linear_random" if args.random_init else "linear")
-    write_metrics(path, "linear", metrics, run_dir=args.run_dir, started=started, execution=ex)
+    write_metrics(path, "linear", metrics, run_dir=args.run_dir, started=started, execution=ex,
+                  evaluated_on=args.on)
     what = "random-init " if args.random_init else ""
-    print(f"linear {what}top-1 {100 * metrics['top1']:.2f}% -> {path}")
+    print(f"linear {what}top-1 ({args.on}) {100 * metrics['top1']:.2f}% -> {path}")
     return 0

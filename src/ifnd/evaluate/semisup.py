@@ -125,7 +125,7 @@ def run(args) -> int:
     fraction = check_fraction(args.fraction)
     model, cfg, meta, device = open_run(args)
     seed = int(cfg["train"]["seed"])
-    train, test = datasets_of(cfg)
+    train, test = datasets_of(cfg, args.on)
     check_channels(train, meta)
     split_inputs = {}
     if args.split:
@@ -157,6 +157,6 @@ def run(args) -> int:
     name = f"semisup_random_{pct}" if args.random_init else f"semisup_{pct}"
     path = metrics_path(args, name)
     write_metrics(path, "semisup", metrics, run_dir=args.run_dir, started=started, execution=ex,
-                  **split_inputs)
+                  evaluated_on=args.on, **split_inputs)
     print(f"semi-supervised {pct}% ({len(indices)} labels) top-1 {100 * metrics['top1']:.2f}% -> {path}")
     return 0
