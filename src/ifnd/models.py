@@ -181,14 +181,17 @@ def load_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
-def load_pretrained(run_dir: str | Path) -> tuple[ContrastiveModel, dict, dict]:
-    """The pretrained model of a run folder, its resolved config and the checkpoint's metadata."""
+def load_pretrained(run_dir: str | Path, checkpoint: str | Path | None = None
+                    ) -> tuple[ContrastiveModel, dict, dict]:
+    """The pretrained model of a run folder, its resolved config and the checkpoint's metadata.
+    ``checkpoint``: another model file of the run (e.g. ``epochs/epoch_003.pt``, kept by
+    ``train.save_epochs``) instead of the final ``model.pt``."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run folder not found: {run_dir}")
-    ckpt_path = run_dir / "model.pt"
+    ckpt_path = Path(checkpoint) if checkpoint is not None else run_dir / "model.pt"
     if not ckpt_path.is_file():
-        raise UserError(f"run folder {run_dir} has no checkpoint model.pt (did pretraining finish?)")
+        raise UserError(f"run folder {run_dir} has no checkpoint {ckpt_path.name} (did pretraining finish?)")
     ckpt = load_checkpoint(ckpt_path)
     model = build_model(ckpt["config"], ckpt["in_channels"])
     try:

@@ -36,7 +36,7 @@ CLASS_SWEEP_METHODS = ("simclr", "oracle")
 
 # Config keys that change how a run is executed or shown, not what it computes (the trainer
 # resumes across them: see RESUME_FREE_KEYS in src/ifnd/train.py).
-EXECUTION_ONLY_KEYS = ("train.progress", "train.threads", "train.device")
+EXECUTION_ONLY_KEYS = ("train.progress", "train.threads", "train.device", "train.save_epochs")
 
 # Keys left out when a reference's recorded config is compared with the current one: besides
 # the execution-only keys, the numeric format and memory layout ("auto" is resolved per machine

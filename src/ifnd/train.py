@@ -54,7 +54,8 @@ from .runinfo import code_version, package_versions, resolve_device, set_threads
 
 # Keys that may differ between a run and the state it resumes from: they change how the run is
 # executed or shown, not what it computes.
-RESUME_FREE_KEYS = ("train.progress", "train.threads", "train.device", "workflow.", "eval.")
+RESUME_FREE_KEYS = ("train.progress", "train.threads", "train.device", "train.save_epochs",
+                    "workflow.", "eval.")
 
 TRAIN_LOG_COLUMNS = ["epoch", "loss", "lr", "knn_top1", "epoch_seconds", "cluster_seconds",
                      "monitor_seconds", "images_per_second", "acceptance_rate"]
@@ -424,6 +425,11 @@ def final_checkpoint(trainer: Pretrainer) -> dict:
             "epoch": trainer.epoch}
 
 
+def epoch_checkpoint(out_dir: Path, epoch: int) -> Path:
+    """Where ``train.save_epochs`` keeps the model after ``epoch`` (same format as model.pt)."""
+    return Path(out_dir) / "epochs" / f"epoch_{epoch:03d}.pt"
+
+
 def pretrain(cfg: dict, out_dir: str | Path, state_dir: str | Path | None = None,
              stop_after: int | None = None) -> Path:
     """Run (or resume) pretraining; returns the run folder. ``stop_after`` ends the process
@@ -469,6 +475,9 @@ def _pretrain(cfg: dict, out_dir: Path, state_dir, stop_after, group: Group,
         trainer.fn_rows.extend(result["fn"])
         trainer.epoch = epoch + 1
         group.on_main(lambda: atomic_torch_save(trainer.state_dict(), state_path))
+        if trainer.epoch in (tcfg.get("save_epochs") or ()) and trainer.epoch < tcfg["epochs"]:
+            group.on_main(lambda: atomic_torch_save(final_checkpoint(trainer),
+                                                    epoch_checkpoint(out_dir, trainer.epoch)))
         row = result["train"]
         epochs.set_postfix(loss=f"{row['loss']:.3f}", knn=f"{row['knn_top1']:.3f}")
         if not tcfg["progress"] and group.is_main:
