@@ -11,8 +11,9 @@ stability gate (none / seeds), levels (each alone; all of them combined by union
 intersection, majority or average) and the acceptance rate. The run's own setting is marked.
 
 Writes DIR/detect.csv (one row per epoch and setting), DIR/detect.md (the run's setting per
-epoch at fixed acceptance rates, and the best settings per rate) and DIR/detect_pr.png (one
-precision-recall panel per epoch). Default DIR: RUN/detect. True labels are read only to score.
+epoch at fixed acceptance rates, and the best settings per rate), DIR/detect_pr.png (one
+precision-recall panel per epoch) and DIR/confusion.json (how the final encoder's clusters mix
+the classes: the structured errors of the ``oracle_noisy`` control). Default DIR: RUN/detect. True labels are read only to score.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import pandas as pd
 from .data import load_dataset
 from .errors import UserError
 from .fileio import atomic_output
+from .runinfo import write_json
 
 DEFAULT_RATES = (0.1, 0.25, 0.5, 0.75, 1.0)
 SETTING_KEYS = ("features", "niter", "nredo", "confidence", "ranking", "gate", "levels", "combine")
@@ -74,7 +76,7 @@ def settings_grid(fnd: dict, run_seed: int, rates, quick: bool = False) -> list[
     return out
 
 
-def study_checkpoint(path: Path, run_dir: Path, rates, quick: bool, device) -> pd.DataFrame:
+def study_checkpoint(path: Path, run_dir: Path, rates, quick: bool, device) -> tuple[pd.DataFrame, dict]:
     from .features import embed_both
     from .fnd.study import DetectionStudy
     from .hardware import resolve_execution
@@ -99,7 +101,21 @@ def study_checkpoint(path: Path, run_dir: Path, rates, quick: bool, device) -> p
         want = "+".join(map(str, base[key])) if key == "levels" else base[key]
         mark &= frame[key].astype(str).to_numpy() == str(want)
     frame["run_setting"] = mark
-    return frame
+    return frame, confusion(study, base, train.num_classes)
+
+
+def confusion(study, base: dict, num_classes: int) -> dict:
+    """How the run's clusters mix the classes: ``matrix[c][c']`` counts the pairs of an image
+    of class c and one of class c' in a cluster of the run's first (coarsest) level, every
+    sample accepted. The structured errors of the ``oracle_noisy`` control are drawn from it."""
+    k, seed = base["levels"][0], base["seeds"][0]
+    labels, _ = study.kmeans(base["features"], k, base["niter"], base["nredo"], seed)
+    table = np.zeros((int(labels.max()) + 1, num_classes), dtype=np.int64)
+    np.add.at(table, (labels, study.truth), 1)
+    matrix = table.T @ table
+    np.fill_diagonal(matrix, 0)
+    return {"matrix": matrix.tolist(), "level_k": int(k), "features": base["features"],
+            "seed": int(seed)}
 
 
 def write_figure(frame: pd.DataFrame, path: Path) -> None:
@@ -130,7 +146,7 @@ def write_figure(frame: pd.DataFrame, path: Path) -> None:
 
 def write_markdown(frame: pd.DataFrame, path: Path) -> None:
     cols = ["epoch", "rate", "precision", "recall", "f1", "accepted_fraction"]
-    mine = frame[frame["run_setting"]].sort_values(["rate", "epoch"])[cols]
+    mine = frame[frame["run_setting"]].sort_values(["rate", "epoch"])[cols].astype({"epoch": str})
     final = frame[frame["epoch"] == frame["epoch"].max()]
     best = (final.sort_values("f1", ascending=False).groupby("rate", sort=True).head(3)
             .sort_values(["rate", "f1"], ascending=[True, False]))
@@ -171,7 +187,7 @@ def run(args) -> int:
     frames = []
     for epoch, path in checkpoints(run_dir):
         started = time.perf_counter()
-        frame = study_checkpoint(path, run_dir, args.rates, args.quick, device)
+        frame, mixing = study_checkpoint(path, run_dir, args.rates, args.quick, device)
         frames.append(frame)
         n = frame.groupby(list(SETTING_KEYS) + ["rate"]).ngroups
         print(f"epoch {int(frame['epoch'].iloc[0])}: {n} settings scored in "
@@ -181,6 +197,8 @@ def run(args) -> int:
     with atomic_output(out / "detect.csv") as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")
     write_markdown(frame, out / "detect.md")
+    mixing["epoch"] = int(frames[-1]["epoch"].iloc[0])  # the final encoder
+    write_json(out / "confusion.json", mixing)
     write_figure(frame, out / "detect_pr.png")
     print(f"detection study of {run_dir}: {len(frame)} rows -> {out}/detect.csv, detect.md, detect_pr.png")
     return 0

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .config import load_config
 from .errors import UserError
+from .methods import DETECTING, METHOD_ORDER
 
 BASE_CONFIG = "config/config.yaml"
 RESULTS = "results"
@@ -471,7 +472,7 @@ class Pipeline:
         def curves(filename, column, methods):
             return {f"{self.run_dir(Run('main', m, s))}/{filename}": column
                     for m in methods if m in self.wf["methods"] for s in self.wf["seeds"]}
-        every, detecting = ("simclr", "ifnd", "oracle"), ("ifnd", "oracle")
+        every, detecting = METHOD_ORDER, DETECTING
         spec = [
             ("knn_over_epochs", "kNN top-1 accuracy over epochs", "train_log.csv", "knn_top1", every),
             ("fn_precision_over_epochs", "precision of the detected false negatives",

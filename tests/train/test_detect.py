@@ -18,6 +18,10 @@ def test_detect_command_end_to_end(tmp_path, tiny_cfg):
     assert frame["precision"].between(0, 1).all() and frame["recall"].between(0, 1).all()
     assert (run / "detect" / "detect_pr.png").stat().st_size > 1000
     assert "The run's setting" in (run / "detect" / "detect.md").read_text()
+    import json
+    import numpy as np
+    matrix = np.array(json.loads((run / "detect" / "confusion.json").read_text())["matrix"])
+    assert matrix.shape == (10, 10) and (np.diag(matrix) == 0).all() and (matrix == matrix.T).all()
 
 
 def test_detect_without_a_run_is_one_error_line(tmp_path, capsys):

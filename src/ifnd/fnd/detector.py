@@ -232,14 +232,21 @@ class OracleDetector(_MaskMixin):
 def build_detector(method: str, fnd_cfg: Mapping, run_seed: int,
                    true_labels: np.ndarray | None = None
                    ) -> FalseNegativeDetector | OracleDetector | None:
-    """``simclr`` -> None, ``ifnd`` -> :class:`FalseNegativeDetector`, ``oracle`` ->
-    :class:`OracleDetector` (needs ``true_labels``)."""
-    if method == "simclr":
+    """The detector of ``method`` (its ``detector`` entry in :mod:`ifnd.methods`): ``simclr`` ->
+    None, ``ifnd`` -> :class:`FalseNegativeDetector`, ``oracle`` -> :class:`OracleDetector`,
+    and the attribution controls of :mod:`ifnd.fnd.controls` (all oracles need ``true_labels``)."""
+    from ..methods import METHODS
+    from .controls import NoisyOracleDetector, ScheduledOracleDetector
+
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    kind = METHODS[method].detector
+    if kind is None:
         return None
-    if method == "ifnd":
+    if kind == "ifnd":
         return FalseNegativeDetector(fnd_cfg, run_seed)
-    if method == "oracle":
-        if true_labels is None:
-            raise ValueError("the oracle detector needs the training labels")
-        return OracleDetector(true_labels, fnd_cfg, run_seed)
-    raise ValueError(f"unknown method {method!r}; expected simclr | ifnd | oracle")
+    if true_labels is None:
+        raise ValueError(f"the {method} detector needs the training labels")
+    classes = {"oracle": OracleDetector, "oracle_scheduled": ScheduledOracleDetector,
+               "oracle_noisy": NoisyOracleDetector}
+    return classes[kind](true_labels, fnd_cfg, run_seed)

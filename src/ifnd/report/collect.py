@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .. import methods
 from ..errors import UserError
 from ..pipeline import PRETRAIN_SECTIONS, Pipeline, config_difference
 
@@ -42,7 +43,7 @@ GROUPS = ("main", "ablation", "classes")
 EVALUATIONS = ("knn", "linear", "semisup_1", "semisup_10")
 # evaluations the workflow runs for every run of a group; others are optional there
 EXPECTED_EVALUATIONS = {"main": EVALUATIONS, "ablation": ("knn", "linear"), "classes": ("knn", "linear")}
-METHOD_ORDER = ("simclr", "ifnd", "oracle")
+METHOD_ORDER = methods.METHOD_ORDER
 ABLATION_ORDER = ("attraction", "all_at_once", "one_level", "global_ranking")
 REFERENCE_EVALUATIONS = ("knn", "linear", "semisup_1", "semisup_10")
 

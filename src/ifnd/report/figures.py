@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend (Agg canvas)
 from matplotlib.ticker import MaxNLocator
 
+from .. import methods
 from ..errors import UserError
 from ..fileio import atomic_output
 from .collect import Results
@@ -35,8 +36,9 @@ FIGURES = {
     "fig4_knn_over_epochs": "Figure 4. Online kNN top-1 accuracy over pretraining epochs per method.",
 }
 
-METHOD_COLORS = {"simclr": "tab:blue", "ifnd": "tab:orange", "oracle": "tab:green"}
-OTHER_COLORS = ["tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray"]
+METHOD_COLORS = methods.colours()
+OTHER_COLORS = [c for c in ("tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
+                if c not in METHOD_COLORS.values()]
 DPI = 120
 
 

@@ -23,13 +23,14 @@ import pandas as pd
 from scipy import stats as sps
 
 from ..config import atomic_write_text, flatten
+from .. import methods
 from ..errors import UserError
 from .collect import Results
 
 TABLE_NAMES = ("table1_linear", "table2_semisup", "table3_ablations", "table4_fn_stats")
 
-METHOD_LABELS = {"simclr": "SimCLR", "ifnd": "SimCLR + IFND", "oracle": "SimCLR + oracle FN removal (true labels)"}
-SHORT_LABELS = {"simclr": "SimCLR", "ifnd": "IFND", "oracle": "Oracle"}
+METHOD_LABELS = methods.labels()
+SHORT_LABELS = methods.short_labels()
 DATASET_LABELS = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
                   "imagefolder": "an ImageFolder dataset", "synthetic": "the synthetic dataset"}
 
