@@ -86,7 +86,9 @@ def _run_values(results: Results, dotted: str) -> list:
 
 SETTINGS = [
     ("Dataset", "data.name"), ("Classes kept", "data.classes"), ("CIFAR-100 labels", "data.label_kind"),
-    ("Training images (subset)", "data.train_subset"), ("Test images (subset)", "data.test_subset"),
+    ("Training images (subset)", "data.train_subset"),
+    ("Validation images (held out of the training images)", "data.val_subset"),
+    ("Test images (subset)", "data.test_subset"),
     ("Image size", "data.image_size"), ("Backbone", "model.arch"), ("First-stage width", "model.width"),
     ("CIFAR stem", "model.cifar_stem"), ("Projection head", None), ("Pretraining epochs", "train.epochs"),
     ("Batch size", "train.batch_size"), ("Optimizer", "train.optimizer"), ("Learning rate (per 256)", "train.lr"),
@@ -117,7 +119,12 @@ def section_what_was_run(results: Results, cfg: dict) -> list[str]:
     lines = ["## What was run", "",
              f"Dataset: **{_dataset(results, cfg)}**. Settings of the main runs, read from their resolved "
              "configs, next to the config given to `ifnd report`:", "",
-             markdown_table(pd.DataFrame(rows)), ""]
+             markdown_table(pd.DataFrame(rows)), "",
+             "Which numbers chose and which only report: settings are chosen on the validation "
+             "split (`data.val_subset` training images held out; `ifnd knn|linear|semisup --on val`, "
+             "the online kNN monitor of Figure 4, and the detection study `ifnd detect`, which "
+             "scores training-set pairs). Every table and figure below reports the test split "
+             "and chose nothing (docs/method.md, Validation split).", ""]
     # runs found vs planned
     found = []
     for group, title in (("main", "main"), ("ablation", "ablation"), ("classes", "class sweep")):
