@@ -271,8 +271,11 @@ class Pipeline:
         if run.kind == "main":
             overrides = [("method.name", run.name)]
         elif run.kind == "ablation":
-            overrides = list(self.wf["ablations"][run.name].items()) + [("method.name", "ifnd")]
+            # an ablation is an IFND run unless it names another method (the attribution controls)
+            overrides = [("method.name", "ifnd")] + list(self.wf["ablations"][run.name].items())
         else:
+            # the classes themselves are drawn with the seed when the run starts
+            # (ifnd.train.class_subset_overrides); this entry only tells the sweep's runs apart
             overrides = [("method.name", run.name), ("data.classes", list(range(run.classes)))]
         return overrides + [("train.seed", run.seed)]
 

@@ -31,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm
@@ -530,9 +531,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--ablation", metavar="NAME", default=None,
                         help="an IFND ablation: apply the overrides of workflow.ablations.NAME")
     parser.add_argument("--classes", metavar="N", type=int, default=None,
-                        help="train on the first N classes only (Figure 1's class-count sweep); "
-                             "data.train_subset is scaled so that each class keeps as many images "
-                             "as in the full run (at least one batch in all)")
+                        help="train on N classes drawn at random with the run seed (Figure 1's "
+                             "class-count sweep) and as many training images as the full run "
+                             "(data.train_subset), so that only the number of classes changes")
     parser.add_argument("--out", required=True, help="run folder for model.pt, logs, config and meta")
     parser.add_argument("--state-dir", default=None,
                         help="folder for the resumable state last.pt (default: OUT/state); "
@@ -547,19 +548,35 @@ def apply_variant(cfg: dict, ablation: str | None = None, classes: int | None = 
             raise UserError(f"unknown ablation {ablation!r}; workflow.ablations has {sorted(table)}")
         cfg = apply_overrides(cfg, {"method.name": "ifnd", **table[ablation]})
     if classes is not None:
-        if cfg["data"]["classes"] is not None:
-            raise UserError("--classes and data.classes are exclusive")
-        full = load_dataset({**cfg["data"], "train_subset": None}, "train")
-        if not 2 <= classes <= full.num_classes:
-            raise UserError(f"--classes must be between 2 and {full.num_classes}, got {classes}")
-        subset = cfg["data"]["train_subset"]
-        overrides = {"data.classes": list(range(classes))}
-        if subset is not None:
-            # as many images per class as the full run, but never less than one batch
-            overrides["data.train_subset"] = max(cfg["train"]["batch_size"],
-                                                 round(subset * classes / full.num_classes))
-        cfg = apply_overrides(cfg, overrides)
+        cfg = apply_overrides(cfg, class_subset_overrides(cfg, classes))
     return validate(cfg)
+
+
+def class_subset_overrides(cfg: dict, classes: int) -> dict:
+    """The overrides of a class-sweep run (Figure 1): ``classes`` class ids drawn at random with
+    the run seed (``default_rng([train.seed, classes, 7])``, so every seed is another draw),
+    the same number of training images as the full run (``data.train_subset`` unchanged, and
+    with it the number of steps), and the validation split scaled to the classes kept."""
+    if cfg["data"]["classes"] is not None:
+        raise UserError("--classes and data.classes are exclusive")
+    full = load_dataset({**cfg["data"], "train_subset": None, "val_subset": None}, "train")
+    if not 2 <= classes <= full.num_classes:
+        raise UserError(f"--classes must be between 2 and {full.num_classes}, got {classes}")
+    rng = np.random.default_rng([int(cfg["train"]["seed"]), int(classes), 7])
+    ids = sorted(int(c) for c in rng.choice(full.num_classes, size=classes, replace=False))
+    overrides = {"data.classes": ids}
+    val = cfg["data"].get("val_subset")
+    if val:
+        overrides["data.val_subset"] = max(classes, round(val * classes / full.num_classes))
+    subset = cfg["data"]["train_subset"]
+    if subset is not None and cfg["data"]["name"] != "synthetic":  # synthetic: generated to size
+        have = int(np.isin(full.labels.numpy(), ids).sum()) - overrides.get("data.val_subset", 0)
+        if have < subset:
+            raise UserError(f"--classes {classes}: the drawn classes {ids} hold {have} training "
+                            f"images besides the validation ones, fewer than data.train_subset "
+                            f"({subset}); lower data.train_subset so that every class count "
+                            f"trains on as many images")
+    return overrides
 
 
 def run(args) -> int:

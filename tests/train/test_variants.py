@@ -18,10 +18,37 @@ def test_ablation_applies_its_overrides_to_an_ifnd_run():
     assert apply_variant(_cfg(), ablation="attraction")["method"]["removal"] == "attr"
 
 
-def test_class_subset_keeps_the_images_per_class():
-    cfg = apply_variant(_cfg(**{"train.batch_size": 64}), classes=2)
-    assert cfg["data"]["classes"] == [0, 1]
-    assert cfg["data"]["train_subset"] == 200  # 1000 images over 10 classes -> 100 per class
+def test_class_subset_is_a_seeded_random_draw_at_a_fixed_number_of_images():
+    """Every seed draws other classes (not the first n); the number of training images, and so
+    of steps, is the full run's; the validation split shrinks with the classes."""
+    draws = {tuple(apply_variant(_cfg(**{"train.seed": s}), classes=3)["data"]["classes"])
+             for s in range(6)}
+    assert len(draws) > 1 and all(len(set(d)) == 3 and list(d) == sorted(d) for d in draws)
+    cfg = apply_variant(_cfg(**{"train.seed": 4}), classes=3)
+    assert cfg["data"]["classes"] == apply_variant(_cfg(**{"train.seed": 4}), classes=3)["data"]["classes"]
+    assert cfg["data"]["train_subset"] == 1000  # as many images as the full run
+    assert cfg["data"]["val_subset"] == 1500  # 5000 validation images over 10 classes -> 3 of them
+
+
+def _write_idx(path, array):
+    import numpy as np
+
+    array = np.asarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + array.tobytes())
+
+
+def test_class_subset_too_small_for_the_images_is_one_error(tmp_path):
+    """Fashion-MNIST files (IDX format) with 30 images per class: 2 classes cannot give 100."""
+    import numpy as np
+
+    for prefix, n in (("train", 300), ("t10k", 20)):
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", np.zeros((n, 28, 28)))
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+    cfg = load_config("config/config.yaml", {"data.root": str(tmp_path), "data.train_subset": 100,
+                                              "data.val_subset": 20, "train.batch_size": 32})
+    with pytest.raises(UserError, match=r"--classes 2: the drawn classes \[.*\] hold 56 training"):
+        apply_variant(cfg, classes=2)
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -33,7 +60,3 @@ def test_bad_variants_are_reported(kwargs, message):
     with pytest.raises(UserError, match=message):
         apply_variant(_cfg(), **kwargs)
 
-
-def test_class_subset_never_drops_below_one_batch():
-    cfg = apply_variant(_cfg(**{"train.batch_size": 256}), classes=2)
-    assert cfg["data"]["train_subset"] == 256  # 200 images per the full run's share, one batch at least

@@ -384,10 +384,10 @@ class Results:
                                 f"{dataset!r}; {hint}")
             spec = pipe.find_run(str(key))
             overrides = pipe.run_overrides(spec)
-            if key.classes is not None and run.cfg("data.train_subset") is not None:
-                # `ifnd pretrain --classes` scales the subset to the classes it keeps (from the
-                # dataset's class count): derived from the config, not set in it
-                overrides.append(("data.train_subset", run.cfg("data.train_subset")))
+            if key.classes is not None:
+                # `ifnd pretrain --classes` draws the classes with the run seed and scales the
+                # validation split to them (from the dataset): derived, not set in the config
+                overrides += [(k, run.cfg(k)) for k in ("data.classes", "data.val_subset")]
             diff = config_difference(run.config, cfg, PRETRAIN_SECTIONS, overrides)
             if diff:
                 raise UserError(f"{path}: made with another config ({diff}); {hint}")
