@@ -174,7 +174,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from .runinfo import resolve_device
+    from .runinfo import resolve_device, set_threads
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
@@ -184,6 +184,7 @@ def run(args) -> int:
         raise UserError(f"--rates must lie in (0, 1], got {bad}")
     out = Path(args.out) if args.out else run_dir / "detect"
     device = resolve_device(args.device or "auto")
+    set_threads(None)  # all cores, or the Snakemake job's share (IFND_THREADS)
     frames = []
     for epoch, path in checkpoints(run_dir):
         started = time.perf_counter()

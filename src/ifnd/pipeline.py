@@ -61,7 +61,7 @@ STEP_MODULES = {
     "pretrain": "ifnd.train", "knn": "ifnd.evaluate.knn", "linear": "ifnd.evaluate.linear",
     "splits": "ifnd.evaluate.splits", "semisup": "ifnd.evaluate.semisup",
     "rawpixels": "ifnd.evaluate.rawpixels", "supervised": "ifnd.evaluate.supervised",
-    "tables": "ifnd.report.tables", "figures": "ifnd.report.figures", "report": "ifnd.report.report",
+    "detect": "ifnd.detect", "tables": "ifnd.report.tables", "figures": "ifnd.report.figures", "report": "ifnd.report.report",
 }
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -298,6 +298,20 @@ class Pipeline:
                 return run
         raise UserError(f"{path} is not a run of experiment {self.experiment!r}")
 
+    def reference_keys(self, sections) -> list[str]:
+        """The config keys a reference (raw pixels, supervised) reads. It trains on the training
+        split and scores the test split, so with ``data.train_subset`` set the validation split
+        (held out of the images the subset left out) does not change it and
+        ``data.val_subset`` is left out; with ``train_subset: null`` it decides the training
+        rows and stays."""
+        keys = []
+        for section in sections:
+            if section == "data" and self.cfg["data"].get("train_subset") is not None:
+                keys += [f"data.{k}" for k in self.cfg["data"] if k != "val_subset"]
+            else:
+                keys.append(section)
+        return keys
+
     def _pretrain_keys(self, run: Run) -> list[str]:
         keys = list(PRETRAIN_SECTIONS)
         if run.kind == "ablation":
@@ -330,6 +344,16 @@ class Pipeline:
     def reference_files(self) -> list[str]:
         return [j.outs[0] for j in self.jobs if j.rule in
                 ("rawpixels", "supervised", "random_init", "random_init_semisup")]
+
+    # the detection study runs on the first seed of SimCLR and of IFND (no retraining)
+    DETECT_FILES = ("detect.csv", "detect.md", "detect_pr.png", "confusion.json")
+
+    def detect_runs(self) -> list[Run]:
+        return [Run("main", m, self.wf["seeds"][0]) for m in ("simclr", "ifnd")
+                if m in self.wf["methods"]]
+
+    def detect_files(self, run: Run) -> list[str]:
+        return [f"{self.root}/detect/{run.path}/{name}" for name in self.DETECT_FILES]
 
     def table_files(self) -> list[str]:
         return [f"{self.root}/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
@@ -400,13 +424,14 @@ class Pipeline:
         # references: the raw pixels, the supervised ceiling and the untrained encoder
         ref = f"{self.root}/reference"
         self._add(Job("rawpixels", "rawpixels", f"ifnd rawpixels {cfg_args} --out {ref}/rawpixels.json",
-                      outs=[f"{ref}/rawpixels.json"], params=list(RAWPIXELS_SECTIONS), in_git=True),
+                      outs=[f"{ref}/rawpixels.json"], params=self.reference_keys(RAWPIXELS_SECTIONS),
+                      in_git=True),
                   "rawpixels")
         for seed in self.wf["seeds"]:
             out = f"{ref}/supervised/s{seed}.json"
             self._add(Job("supervised", f"supervised-s{seed}",
                           f"ifnd supervised {cfg_args} --set train.seed={seed} --out {out}",
-                          outs=[out], params=list(SUPERVISED_SECTIONS),
+                          outs=[out], params=self.reference_keys(SUPERVISED_SECTIONS),
                           overrides=[("train.seed", seed)], in_git=True), "supervised")
         for seed in self.wf["seeds"]:
             run = self.reference_run(seed)
@@ -427,6 +452,11 @@ class Pipeline:
                         "random_init", stage,
                         f"ifnd {name} {self.run_dir(run)} {cfg_args} --random-init --out {out}",
                         outs=[out], deps=[model], params=["eval"], in_git=True), name)
+        for run in self.detect_runs():
+            outs = self.detect_files(run)
+            self._add(Job("detect", f"detect-{run.path.replace('/', '-')}",
+                          f"ifnd detect {self.run_dir(run)} --out {Path(outs[0]).parent.as_posix()}",
+                          outs=outs, deps=[f"{self.run_dir(run)}/model.pt"], in_git=True), "detect")
         # tables, figures and the report
         evidence = []
         for run in self.runs():
@@ -445,7 +475,8 @@ class Pipeline:
         quoted = [REFERENCE_VALUES] if Path(REFERENCE_VALUES).is_file() else []  # from the repository root
         self._add(Job("report", "report", f"ifnd report {report_args} --out {self.report_file}",
                       outs=[self.report_file],
-                      deps=self.table_files() + self.figure_files() + quoted,
+                      deps=self.table_files() + self.figure_files() + quoted
+                      + [f for run in self.detect_runs() for f in self.detect_files(run)],
                       params=list(REPORT_SECTIONS), in_git=True), "report")
 
     # ------------------------------------------------------------------ queries

@@ -248,13 +248,16 @@ def test_dvc_stages_are_the_snakemake_jobs(workdir, name):
 def expected_jobs(cfg: dict) -> int:
     """Every job of an experiment: pretraining, kNN and linear per run, semi-supervised per main
     run and fraction, splits, references (raw pixels; supervised and 2 + fractions random-init
-    evaluations per seed), tables, figures, report and `all`."""
+    evaluations per seed), the detection study of the first seed's SimCLR and IFND runs, tables,
+    figures, report and `all`."""
     wf = cfg["workflow"]
     runs = expected_pretrain_jobs(cfg)
     fractions = len(cfg["eval"]["semisup"]["fractions"])
     seeds = len(wf["seeds"])
     main = len(wf["methods"]) * seeds
-    return (3 * runs + main * fractions + seeds * fractions + 1 + seeds * (1 + 2 + fractions) + 3 + 1)
+    detect = len({"simclr", "ifnd"} & set(wf["methods"]))
+    return (3 * runs + main * fractions + seeds * fractions + 1 + seeds * (1 + 2 + fractions)
+            + detect + 3 + 1)
 
 
 def _git_repo(path: Path) -> None:

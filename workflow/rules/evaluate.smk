@@ -48,6 +48,31 @@ rule linear:
         "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
 
 
+# The detection study (`ifnd detect`): detection settings scored on the run's kept encoders,
+# no retraining (docs/method.md, Detection study).
+rule detect:
+    input:
+        lambda w: job_of(f"{R}/detect/{w.run}/detect.csv").deps,
+    output:
+        csv=f"{R}/detect/{{run}}/detect.csv",
+        md=f"{R}/detect/{{run}}/detect.md",
+        png=f"{R}/detect/{{run}}/detect_pr.png",
+        confusion=f"{R}/detect/{{run}}/confusion.json",
+    params:
+        cmd=lambda w, output: job_of(output.csv).cmd,
+        config_fingerprint=lambda w, output: job_of(output.csv).fingerprint,
+    log:
+        f"logs/{EXPERIMENT}/detect/{{run}}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/ifnd.yaml"
+    shell:
+        "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
+
+
 rule splits:
     output:
         f"{R}/splits/f{{tag}}_s{{seed}}.json",

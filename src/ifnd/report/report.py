@@ -432,6 +432,37 @@ def section_figures(figures_dir: Path, out_path: Path) -> list[str]:
     return lines
 
 
+def section_detection(results: Results) -> list[str]:
+    """The detection study of the first seed's SimCLR and IFND runs (``ifnd detect``): the
+    run's own setting at every kept epoch, read from detect.csv."""
+    found = sorted((results.root / "detect").glob("main/*/s*/detect.csv"))
+    if not found:
+        return []
+    lines = ["## Detection study (no retraining)", "",
+             "`ifnd detect` scores detection settings on the encoders a run kept "
+             "(`train.save_epochs` and the final one): pair precision and recall of the detected "
+             "false negatives over the training images, true labels used only to score "
+             "(docs/method.md, Detection study). Below, the run's own setting at fixed acceptance "
+             "rates per epoch: whether detection quality rises as the encoder trains (claim (b)) "
+             "is read here, not implied by the schedule. Full grids, the best settings and the "
+             "precision-recall figures: `detect/<run>/detect.md`, `detect_pr.png`.", ""]
+    for path in found:
+        frame = pd.read_csv(path)
+        mine = frame[frame["run_setting"].astype(bool)]
+        if mine.empty:
+            continue
+        table = mine.pivot_table(index="rate", columns="epoch", values="precision")
+        recall = mine.pivot_table(index="rate", columns="epoch", values="recall")
+        shown = pd.DataFrame({f"epoch {e}": [f"{100 * p:.1f} / {100 * r:.1f}"
+                                             for p, r in zip(table[e], recall[e])]
+                              for e in table.columns}, index=[f"{r:g}" for r in table.index])
+        shown.index.name = "rate"
+        run = path.parent.relative_to(results.root / "detect").as_posix()
+        lines += [f"`{run}`: precision / recall (%) of its own setting:", "",
+                  markdown_table(shown.reset_index()), ""]
+    return lines
+
+
 def section_missing(results: Results) -> list[str]:
     lines = ["## Missing inputs and remarks", ""]
     if not results.missing and not results.notes:
@@ -517,6 +548,7 @@ def build_report(results: Results, cfg: dict, out_path: Path, figures_dir: Path,
     lines += section_timings(results)
     lines += section_tables(results)
     lines += section_figures(figures_dir, out_path)
+    lines += section_detection(results)
     lines += section_missing(results)
     lines += section_reference_values(reference_values)
     lines += section_provenance(results)
