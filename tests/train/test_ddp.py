@@ -130,7 +130,8 @@ def test_only_rank_0_writes_and_meta_records_the_processes(runs):
     one = json.loads((runs["single"] / "meta.json").read_text())
     assert one["world_size"] == 1 and one["backend"] is None and one["sync_batchnorm"] is False
     assert sorted(p.name for p in runs["ddp"].iterdir()) == sorted(
-        ["model.pt", "train_log.csv", "fn_stats.csv", "config.resolved.yaml", "meta.json"])
+        ["model.pt", "train_log.csv", "fn_stats.csv", "config.resolved.yaml", "meta.json", "epochs"])
+    assert [p.name for p in (runs["ddp"] / "epochs").iterdir()] == ["epoch_001.pt"]  # train.save_epochs
 
 
 def test_resume_under_two_ranks_is_bitwise_identical(runs, cfg, tmp_path):
