@@ -45,7 +45,10 @@ def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
             found.append((int(m.group(1)), p))
     if not (run_dir / "model.pt").is_file():
         raise UserError(f"run folder {run_dir} has no model.pt (did pretraining finish?)")
-    return found + [(-1, run_dir / "model.pt")]  # -1: the final epoch, read from the file
+    from .models import load_checkpoint
+    final = int(load_checkpoint(run_dir / "model.pt").get("epoch", 0))
+    # an encoder at or past the final epoch belongs to another run of this folder
+    return [(e, p) for e, p in found if e < final] + [(final, run_dir / "model.pt")]
 
 
 def run_setting(fnd: dict, run_seed: int) -> dict:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -465,6 +466,8 @@ def _pretrain(cfg: dict, out_dir: Path, state_dir, stop_after, group: Group,
         if group.is_main:
             print(f"resuming from {state_path} after epoch {resumed_from}", file=sys.stderr)
     del state
+    if resumed_from == 0:  # a fresh start: encoders kept by an earlier run are not this run's
+        group.on_main(lambda: shutil.rmtree(out_dir / "epochs", ignore_errors=True))
     started = time.time()
     progress = tcfg["progress"] and group.is_main
     epochs = tqdm(range(trainer.epoch, tcfg["epochs"]), initial=trainer.epoch, total=tcfg["epochs"],
@@ -475,10 +478,11 @@ def _pretrain(cfg: dict, out_dir: Path, state_dir, stop_after, group: Group,
         trainer.train_rows.append(result["train"])
         trainer.fn_rows.extend(result["fn"])
         trainer.epoch = epoch + 1
-        group.on_main(lambda: atomic_torch_save(trainer.state_dict(), state_path))
+        # the kept encoder before the state: a kill between the two cannot skip it on resume
         if trainer.epoch in (tcfg.get("save_epochs") or ()) and trainer.epoch < tcfg["epochs"]:
             group.on_main(lambda: atomic_torch_save(final_checkpoint(trainer),
                                                     epoch_checkpoint(out_dir, trainer.epoch)))
+        group.on_main(lambda: atomic_torch_save(trainer.state_dict(), state_path))
         row = result["train"]
         epochs.set_postfix(loss=f"{row['loss']:.3f}", knn=f"{row['knn_top1']:.3f}")
         if not tcfg["progress"] and group.is_main:
@@ -504,6 +508,7 @@ def write_run_folder(trainer: Pretrainer, out_dir: Path, threads: int, resumed_f
         "method": cfg["method"]["name"], "device": hardware_info(trainer.execution), "threads": threads,
         **trainer.group.info(), "sync_batchnorm": trainer.sync_batchnorm,
         "command": sys.argv, "resumed_from_epoch": resumed_from,
+        **({"control_reached": trainer.detector.reached} if hasattr(trainer.detector, "reached") else {}),
         "final_knn_top1": float(log["knn_top1"].iloc[-1]), "monitor_split": trainer.monitor_split,
         "timings": {"total_seconds": round(total_seconds, 2),
                     "train_seconds": round(float(log["epoch_seconds"].sum()), 2),

@@ -1,5 +1,3 @@
-import time
-
 import torch
 
 from ifnd.data import load_dataset
@@ -43,10 +41,3 @@ def test_synthetic_classes_option(fmt):
     m_sub = ds.images[ds.labels == 0].float().mean((0, 2, 3))
     m_full = full.images[full.labels == 3].float().mean((0, 2, 3))
     assert torch.allclose(m_sub, m_full, atol=12)
-
-
-def test_synthetic_is_cheap(fmt):
-    load_dataset(fmt.data_cfg(name="synthetic"), "train")
-    t = time.perf_counter()
-    load_dataset(fmt.data_cfg(name="synthetic"), "train")
-    assert time.perf_counter() - t < 1.0

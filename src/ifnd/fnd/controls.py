@@ -18,6 +18,7 @@ oracle.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -167,5 +168,9 @@ class NoisyOracleDetector(OracleDetector):
             raise UserError(f"fnd.control.errors must be random or structured, got {control['errors']!r}")
         labels, self.reached = degrade_labels(truth, float(control["precision"]),
                                               float(control["recall"]), run_seed, confusion)
+        if self.reached["recall"] < float(control["recall"]) - 0.01:
+            print(f"note: oracle_noisy: recall {control['recall']:g} is out of reach at precision "
+                  f"{control['precision']:g} with {control['errors']} errors; it trains at recall "
+                  f"{self.reached['recall']:.3f} (meta.json: control_reached)", file=sys.stderr)
         super().__init__(labels, fnd_cfg, run_seed)
         self.levels = [int(truth.max()) + 1]

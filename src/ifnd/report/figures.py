@@ -290,7 +290,9 @@ def fig4_knn_over_epochs(results: Results) -> Figure:
                        label=f"ablation: {name}")
     if drawn:
         ax.set_xlabel("Epoch")
-        ax.set_ylabel("kNN top-1 on the test set (%)")
+        splits = {(r.meta or {}).get("monitor_split", "test") for r in results.select("main")}
+        where = {"val": "the validation split", "test": "the test set"}
+        ax.set_ylabel(f"kNN top-1 on {' / '.join(where.get(s, s) for s in sorted(splits))} (%)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=9)
     else:

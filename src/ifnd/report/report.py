@@ -123,8 +123,8 @@ def section_what_was_run(results: Results, cfg: dict) -> list[str]:
              "Which numbers chose and which only report: settings are chosen on the validation "
              "split (`data.val_subset` training images held out; `ifnd knn|linear|semisup --on val`, "
              "the online kNN monitor of Figure 4, and the detection study `ifnd detect`, which "
-             "scores training-set pairs). Every table and figure below reports the test split "
-             "and chose nothing (docs/method.md, Validation split).", ""]
+             "scores training-set pairs). Tables 1-4 and Figures 1-3 report the test split and "
+             "chose nothing; Figure 4 shows the monitor's split (docs/method.md, Validation split).", ""]
     # runs found vs planned
     found = []
     for group, title in (("main", "main"), ("ablation", "ablation"), ("classes", "class sweep")):
@@ -451,8 +451,8 @@ def section_detection(results: Results) -> list[str]:
         mine = frame[frame["run_setting"].astype(bool)]
         if mine.empty:
             continue
-        table = mine.pivot_table(index="rate", columns="epoch", values="precision")
-        recall = mine.pivot_table(index="rate", columns="epoch", values="recall")
+        table = mine.pivot_table(index="rate", columns="epoch", values="precision", dropna=False)
+        recall = mine.pivot_table(index="rate", columns="epoch", values="recall", dropna=False)
         shown = pd.DataFrame({f"epoch {e}": [f"{100 * p:.1f} / {100 * r:.1f}"
                                              for p, r in zip(table[e], recall[e])]
                               for e in table.columns}, index=[f"{r:g}" for r in table.index])
