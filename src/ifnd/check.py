@@ -23,8 +23,10 @@ def run(args) -> int:
     if not args.no_data:
         train = load_dataset(cfg["data"], "train")
         test = load_dataset(cfg["data"], "test")
-        summary += (f"; data ok: {len(train)} training and {len(test)} test images, "
-                    f"{train.num_classes} classes")
+        # the validation split is checked now too: one that does not fit fails here, not mid-run
+        val = len(load_dataset(cfg["data"], "val")) if cfg["data"].get("val_subset") else 0
+        summary += (f"; data ok: {len(train)} training, {val} validation and {len(test)} test "
+                    f"images, {train.num_classes} classes")
         require_one_batch(cfg["train"], len(train))
     print(summary)
     return 0
