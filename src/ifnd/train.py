@@ -40,7 +40,7 @@ from tqdm import tqdm
 from .augment import BatchedSimCLRAugment
 from .cliargs import add_config_arguments, config_from_args
 from .config import apply_overrides, dump_config, flatten, validate
-from .fileio import atomic_torch_save, atomic_write_text, writable_folder
+from .fileio import atomic_output, atomic_torch_save, atomic_write_text, writable_folder
 from .data import ArrayDataset, balanced_subset, load_dataset
 from .distributed import (Group, convert_batchnorm, default_threads, embed_shard_bounds,
                           from_environment, gather_indices, gather_rows, gather_views,
@@ -427,9 +427,10 @@ def final_checkpoint(trainer: Pretrainer) -> dict:
             "epoch": trainer.epoch}
 
 
-def epoch_checkpoint(out_dir: Path, epoch: int) -> Path:
-    """Where ``train.save_epochs`` keeps the model after ``epoch`` (same format as model.pt)."""
-    return Path(out_dir) / "epochs" / f"epoch_{epoch:03d}.pt"
+def epoch_checkpoint(folder: Path, epoch: int) -> Path:
+    """Where ``train.save_epochs`` keeps the model after ``epoch`` below ``folder`` (the state
+    folder while training, the run folder at the end; same format as model.pt)."""
+    return Path(folder) / "epochs" / f"epoch_{epoch:03d}.pt"
 
 
 def pretrain(cfg: dict, out_dir: str | Path, state_dir: str | Path | None = None,
@@ -466,8 +467,9 @@ def _pretrain(cfg: dict, out_dir: Path, state_dir, stop_after, group: Group,
         if group.is_main:
             print(f"resuming from {state_path} after epoch {resumed_from}", file=sys.stderr)
     del state
+    kept_dir = state_path.parent
     if resumed_from == 0:  # a fresh start: encoders kept by an earlier run are not this run's
-        group.on_main(lambda: shutil.rmtree(out_dir / "epochs", ignore_errors=True))
+        group.on_main(lambda: shutil.rmtree(kept_dir / "epochs", ignore_errors=True))
     started = time.time()
     progress = tcfg["progress"] and group.is_main
     epochs = tqdm(range(trainer.epoch, tcfg["epochs"]), initial=trainer.epoch, total=tcfg["epochs"],
@@ -478,10 +480,11 @@ def _pretrain(cfg: dict, out_dir: Path, state_dir, stop_after, group: Group,
         trainer.train_rows.append(result["train"])
         trainer.fn_rows.extend(result["fn"])
         trainer.epoch = epoch + 1
-        # the kept encoder before the state: a kill between the two cannot skip it on resume
+        # the kept encoder goes beside the state, before it (a kill between the two cannot skip
+        # it on resume); write_run_folder copies the kept encoders into the run folder
         if trainer.epoch in (tcfg.get("save_epochs") or ()) and trainer.epoch < tcfg["epochs"]:
             group.on_main(lambda: atomic_torch_save(final_checkpoint(trainer),
-                                                    epoch_checkpoint(out_dir, trainer.epoch)))
+                                                    epoch_checkpoint(kept_dir, trainer.epoch)))
         group.on_main(lambda: atomic_torch_save(trainer.state_dict(), state_path))
         row = result["train"]
         epochs.set_postfix(loss=f"{row['loss']:.3f}", knn=f"{row['knn_top1']:.3f}")
@@ -491,13 +494,15 @@ def _pretrain(cfg: dict, out_dir: Path, state_dir, stop_after, group: Group,
         if stop_after is not None and trainer.epoch >= stop_after and trainer.epoch < tcfg["epochs"]:
             return out_dir
     finished = time.time()
-    group.on_main(write_run_folder, trainer, out_dir, threads, resumed_from, finished - started)
+    group.on_main(write_run_folder, trainer, out_dir, threads, resumed_from, finished - started,
+                  kept_dir)
     return out_dir
 
 
 def write_run_folder(trainer: Pretrainer, out_dir: Path, threads: int, resumed_from: int,
-                     total_seconds: float) -> None:
-    """model.pt, train_log.csv, fn_stats.csv, config.resolved.yaml and meta.json."""
+                     total_seconds: float, kept_dir: Path | None = None) -> None:
+    """model.pt, train_log.csv, fn_stats.csv, config.resolved.yaml, meta.json and the encoders
+    kept beside the state (``train.save_epochs``) as epochs/epoch_NNN.pt."""
     cfg, tcfg = trainer.cfg, trainer.cfg["train"]
     _write_csv(trainer.train_rows, TRAIN_LOG_COLUMNS, out_dir / "train_log.csv")
     _write_csv(trainer.fn_rows, FN_STATS_COLUMNS, out_dir / "fn_stats.csv")
@@ -516,7 +521,21 @@ def write_run_folder(trainer: Pretrainer, out_dir: Path, threads: int, resumed_f
                     "monitor_seconds": round(float(log["monitor_seconds"].sum()), 2),
                     "mean_images_per_second": round(float(log["images_per_second"].mean()), 1)},
     })
-    atomic_torch_save(final_checkpoint(trainer), out_dir / "model.pt")
+    if kept_dir is not None:
+        copy_kept_encoders(kept_dir, out_dir)
+    atomic_torch_save(final_checkpoint(trainer), out_dir / "model.pt")  # last: the run is complete
+
+
+def copy_kept_encoders(kept_dir: Path, out_dir: Path) -> None:
+    """out_dir/epochs/ becomes a copy of kept_dir/epochs/ (stale files of an earlier run go)."""
+    kept = {p.name: p for p in sorted((Path(kept_dir) / "epochs").glob("epoch_*.pt"))}
+    target = Path(out_dir) / "epochs"
+    for old in target.glob("epoch_*.pt") if target.is_dir() else ():
+        if old.name not in kept:
+            old.unlink()
+    for name, src in kept.items():
+        with atomic_output(target / name) as tmp:
+            shutil.copyfile(src, tmp)
 
 
 def load_checkpoint_state(path: Path) -> dict:

@@ -103,7 +103,9 @@ def test_full_disk_keeps_the_good_state_and_the_rerun_finishes(tmp_path, capsys)
         assert main(pretrain_args(out, state_dir)) == 2
         one_error_line(capsys, "cannot write", "last.pt", "no space left")
         assert sha256(state) == good                          # the good state was not replaced
-        assert sorted(p.name for p in state_dir.iterdir()) == ["last.pt"]  # no temporary left
+        # no temporary left (epochs/ holds the encoder kept after epoch 1: train.save_epochs)
+        assert sorted(p.name for p in state_dir.iterdir()) == ["epochs", "last.pt"]
+        assert [p.name for p in (state_dir / "epochs").iterdir()] == ["epoch_001.pt"]
         assert not (out / "model.pt").exists()
 
         (disk / "filler").unlink()                            # room again: resume and finish
