@@ -193,11 +193,9 @@ def run(args) -> int:
         started = time.perf_counter()
         frame, mixing = study_checkpoint(path, run_dir, args.rates, args.quick, device)
         frames.append(frame)
-        n = frame.groupby(list(SETTING_KEYS) + ["rate"]).ngroups
-        print(f"epoch {int(frame['epoch'].iloc[0])}: {n} settings scored in "
+        print(f"epoch {int(frame['epoch'].iloc[0])}: {len(frame)} settings scored in "
               f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
-    frame = pd.concat(frames, ignore_index=True).drop_duplicates(
-        subset=["epoch"] + list(SETTING_KEYS) + ["rate"])
+    frame = pd.concat(frames, ignore_index=True)
     with atomic_output(out / "detect.csv") as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")
     write_markdown(frame, out / "detect.md")

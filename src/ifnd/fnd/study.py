@@ -123,12 +123,31 @@ class DetectionStudy:
         self.truth = np.asarray(truth).reshape(-1)
         self.n_true = true_pairs(self.truth)
         self._kmeans: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._confidence: dict[tuple, np.ndarray] = {}
+        self._stable: dict[tuple, np.ndarray] = {}
 
     def kmeans(self, features: str, k: int, niter: int, nredo: int, seed: int):
         key = (features, int(k), int(niter), int(nredo), int(seed))
         if key not in self._kmeans:
             self._kmeans[key] = spherical_kmeans(self.embeddings[features], k, niter, nredo, seed)
         return self._kmeans[key]
+
+    def confidence(self, features: str, k: int, niter: int, nredo: int, seed: int, kind: str):
+        """The confidence of one clustering's assignments (cached: every rate reuses it)."""
+        key = (features, int(k), int(niter), int(nredo), int(seed), kind)
+        if key not in self._confidence:
+            labels, centroids = self.kmeans(features, k, niter, nredo, seed)
+            self._confidence[key] = cluster_confidence(self.embeddings[features], centroids,
+                                                       labels, kind=kind)
+        return self._confidence[key]
+
+    def stable(self, features: str, k: int, niter: int, nredo: int, seed: int):
+        """:func:`stable_mask` of one clustering against the run with seed + 1000 (cached)."""
+        key = (features, int(k), int(niter), int(nredo), int(seed))
+        if key not in self._stable:
+            self._stable[key] = stable_mask(self.kmeans(features, k, niter, nredo, seed)[0],
+                                            self.kmeans(features, k, niter, nredo, seed + 1000)[0])
+        return self._stable[key]
 
     def level_labels(self, *, features: str, levels: Sequence[int], seeds: Sequence[int],
                      niter: int, nredo: int, confidence: str, ranking: str, rate: float,
@@ -137,11 +156,11 @@ class DetectionStudy:
         x = self.embeddings[features]
         out = np.full((len(levels), x.shape[0]), -1, dtype=np.int64)
         for m, (k, seed) in enumerate(zip(levels, seeds)):
-            labels, centroids = self.kmeans(features, k, niter, nredo, seed)
-            conf = cluster_confidence(x, centroids, labels, kind=confidence)
+            labels = self.kmeans(features, k, niter, nredo, seed)[0]
+            conf = self.confidence(features, k, niter, nredo, seed, confidence)
             acc = accepted_mask(conf, labels, rate, ranking=ranking)
             if gate == "seeds":
-                acc &= stable_mask(labels, self.kmeans(features, k, niter, nredo, seed + 1000)[0])
+                acc &= self.stable(features, k, niter, nredo, seed)
             elif gate != "none":
                 raise ValueError(f"unknown gate {gate!r}; expected none or seeds")
             out[m, acc] = labels[acc]
