@@ -53,7 +53,7 @@ REPORT_SECTIONS = ("data", "model", "augment", "train", "method", "fnd", "eval",
 
 TABLES = ("table1_linear", "table2_semisup", "table3_ablations", "table4_fn_stats")
 FIGURES = ("fig1_false_negative_effect", "fig2_fn_over_epochs", "fig3_acceptance_quality",
-           "fig4_knn_over_epochs")
+           "fig4_knn_over_epochs", "fig5_gain_vs_detection")
 REFERENCE_VALUES = "config/reference_values.yaml"
 
 # The command module of each step (for the source files a job depends on).
@@ -244,6 +244,9 @@ class Pipeline:
         self.root = f"{RESULTS}/{self.experiment}"
         self.config_args = " ".join(["--config"] + [shlex.quote(f) for f in self.config_files])
         self.fractions = {fraction_tag(f): f for f in cfg["eval"]["semisup"]["fractions"]}
+        # every evaluation scores this split (workflow.evaluate_on): test reports, val chooses
+        self.evaluate_on = self.wf.get("evaluate_on", "test")
+        self.on_arg = " --on val" if self.evaluate_on == "val" else ""
         methods = self.wf["methods"]
         # The random-initialisation references evaluate an untrained copy of this method's
         # encoder, once per seed (initialised with train.seed = s, fine-tuned on split s), so
@@ -415,22 +418,22 @@ class Pipeline:
                     self._add(Job(
                         "semisup", stage,
                         f"ifnd semisup {self.run_dir(run)} {cfg_args} --fraction {self.fractions[tag]}"
-                        f" --split {split} --out {out}",
+                        f" --split {split}{self.on_arg} --out {out}",
                         outs=[out], deps=[model, split], params=["eval"]), "semisup")
                 else:
                     self._add(Job(
-                        name, stage, f"ifnd {name} {self.run_dir(run)} {cfg_args} --out {out}",
+                        name, stage, f"ifnd {name} {self.run_dir(run)} {cfg_args}{self.on_arg} --out {out}",
                         outs=[out], deps=[model], params=["eval"]), name)
         # references: the raw pixels, the supervised ceiling and the untrained encoder
         ref = f"{self.root}/reference"
-        self._add(Job("rawpixels", "rawpixels", f"ifnd rawpixels {cfg_args} --out {ref}/rawpixels.json",
+        self._add(Job("rawpixels", "rawpixels", f"ifnd rawpixels {cfg_args}{self.on_arg} --out {ref}/rawpixels.json",
                       outs=[f"{ref}/rawpixels.json"], params=self.reference_keys(RAWPIXELS_SECTIONS),
                       in_git=True),
                   "rawpixels")
         for seed in self.wf["seeds"]:
             out = f"{ref}/supervised/s{seed}.json"
             self._add(Job("supervised", f"supervised-s{seed}",
-                          f"ifnd supervised {cfg_args} --set train.seed={seed} --out {out}",
+                          f"ifnd supervised {cfg_args} --set train.seed={seed}{self.on_arg} --out {out}",
                           outs=[out], params=self.reference_keys(SUPERVISED_SECTIONS),
                           overrides=[("train.seed", seed)], in_git=True), "supervised")
         for seed in self.wf["seeds"]:
@@ -445,12 +448,12 @@ class Pipeline:
                     self._add(Job(
                         "random_init_semisup", stage,
                         f"ifnd semisup {self.run_dir(run)} {cfg_args} --random-init"
-                        f" --fraction {self.fractions[tag]} --split {split} --out {out}",
+                        f" --fraction {self.fractions[tag]} --split {split}{self.on_arg} --out {out}",
                         outs=[out], deps=[model, split], params=["eval"], in_git=True), "semisup")
                 else:
                     self._add(Job(
                         "random_init", stage,
-                        f"ifnd {name} {self.run_dir(run)} {cfg_args} --random-init --out {out}",
+                        f"ifnd {name} {self.run_dir(run)} {cfg_args} --random-init{self.on_arg} --out {out}",
                         outs=[out], deps=[model], params=["eval"], in_git=True), name)
         for run in self.detect_runs():
             outs = self.detect_files(run)

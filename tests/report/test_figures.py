@@ -1,4 +1,4 @@
-"""Figures 1-4 are written as non-empty PNGs, also when some of their data is missing."""
+"""Figures 1-5 are written as non-empty PNGs, also when some of their data is missing."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ifnd.report.figures import DRAW, FIGURES, fig1_false_negative_effect
 
 PNG = b"\x89PNG\r\n\x1a\n"
 NAMES = ("fig1_false_negative_effect", "fig2_fn_over_epochs", "fig3_acceptance_quality",
-         "fig4_knn_over_epochs")
+         "fig4_knn_over_epochs", "fig5_gain_vs_detection")
 
 
 def _texts(fig) -> str:

@@ -29,7 +29,9 @@ CONFIG_FILES = list(
 )
 IFND_CONFIG = " ".join(["--config"] + [shlex.quote(f) for f in CONFIG_FILES])
 
-PIPE = Pipeline(config, CONFIG_FILES)
+# The experiment as every ifnd command reads it: the same files merged by ifnd itself, where a
+# file's `workflow.ablations` replaces the base file's (Snakemake's own merge would join them).
+PIPE = Pipeline.from_files(CONFIG_FILES)
 # Every output path of this experiment starts with R = results/<experiment>.
 R = PIPE.root
 EXPERIMENT = PIPE.experiment

@@ -32,6 +32,7 @@ rule figures:
         fig2=report(PIPE.figure_files()[1], caption="../report/fig2.rst", category="Figures"),
         fig3=report(PIPE.figure_files()[2], caption="../report/fig3.rst", category="Figures"),
         fig4=report(PIPE.figure_files()[3], caption="../report/fig4.rst", category="Figures"),
+        fig5=report(PIPE.figure_files()[4], caption="../report/fig5.rst", category="Figures"),
     params:
         cmd=job_of(PIPE.figure_files()[0]).cmd,
         config_fingerprint=job_of(PIPE.figure_files()[0]).fingerprint,

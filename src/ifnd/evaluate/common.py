@@ -25,6 +25,15 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def add_split_argument(parser, default_suffix: bool = False) -> None:
+    """``--on test|val``: the split an evaluation scores (docs/method.md, Validation split)."""
+    parser.add_argument("--on", choices=("test", "val"), default="test",
+                        help="the images scored: test (reporting; the default) or val, the "
+                             "validation split carved from the training images (data.val_subset), "
+                             "which every choice of settings reads"
+                             + (" (default output gets a _val suffix)" if default_suffix else ""))
+
+
 def add_run_arguments(parser, default_name: str) -> None:
     """Options of the evaluations of a pretrained run (knn, linear, semisup)."""
     parser.add_argument("run_dir", help="a pretraining run folder (holds model.pt)")
@@ -34,11 +43,7 @@ def add_run_arguments(parser, default_name: str) -> None:
     parser.add_argument("--out", default=None,
                         help=f"metrics file to write (default: RUN_DIR/eval/{default_name}.json)")
     parser.add_argument("--device", default=None, help="override train.device (auto|cpu|cuda)")
-    parser.add_argument("--on", choices=("test", "val"), default="test",
-                        help="the images scored: test (reporting; the default) or val, the "
-                             "validation split carved from the training images (data.val_subset), "
-                             "which every choice of settings reads (default output gets a _val "
-                             "suffix)")
+    add_split_argument(parser, default_suffix=True)
     parser.add_argument("--config", nargs="+", default=None, metavar="FILE",
                         help="take the evaluation settings (the eval section) from these config "
                              "files instead of the run's stored config, so that changing them "
@@ -85,6 +90,7 @@ def add_reference_arguments(parser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--out", required=True, help="metrics file to write (JSON)")
     parser.add_argument("--device", default=None, help="override train.device (auto|cpu|cuda)")
+    add_split_argument(parser)
 
 
 def open_config(args):

@@ -43,7 +43,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     started = time.time()
     cfg, device = open_config(args)
-    train, test = datasets_of(cfg)
+    train, test = datasets_of(cfg, args.on)
     size = cfg["data"]["image_size"]
     ev, lin = cfg["eval"], cfg["eval"]["linear"]
     # one pass over the images: [0, 1] pixels, and the standardised model input derived from them
@@ -77,7 +77,8 @@ def run(args) -> int:
         metrics.update(knn_top5=knn["top5"], linear_top5=linear["top5"])
     metrics.update(knn_k=ev["knn_k"], knn_t=ev["knn_t"], linear_epochs=lin["epochs"],
                    linear_train_top1=linear["train_top1"], dim=int(train_x.shape[1]))
-    write_metrics(args.out, "rawpixels", metrics, cfg=cfg, started=started)
+    write_metrics(args.out, "rawpixels", metrics, cfg=cfg, started=started,
+                  evaluated_on=args.on)
     print(f"raw pixels: kNN top-1 {100 * metrics['knn_top1']:.2f}%, "
           f"linear top-1 {100 * metrics['linear_top1']:.2f}% -> {args.out}")
     return 0

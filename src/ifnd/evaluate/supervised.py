@@ -28,7 +28,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     started = time.time()
     cfg, device = open_config(args)
-    train, test = datasets_of(cfg)
+    train, test = datasets_of(cfg, args.on)
     sup, tr = cfg["eval"]["supervised"], cfg["train"]
     seed = int(tr["seed"])
     ex = resolve_execution(tr, device)
@@ -44,6 +44,7 @@ def run(args) -> int:
     metrics = evaluate_classifier(backbone, head, test, image_size=size, device=device,
                                   precision=prec, channels_last=cl)
     metrics.update(epochs=sup["epochs"], train_size=len(train), final_loss=round(losses[-1], 6))
-    write_metrics(args.out, "supervised", metrics, cfg=cfg, started=started, execution=ex)
+    write_metrics(args.out, "supervised", metrics, cfg=cfg, started=started, execution=ex,
+                  evaluated_on=args.on)
     print(f"supervised top-1 {100 * metrics['top1']:.2f}% -> {args.out}")
     return 0

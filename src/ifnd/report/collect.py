@@ -53,6 +53,8 @@ DATASET_CLASSES = {"fashion-mnist": 10, "cifar10": 10, "synthetic": 10}
 DATASET_TRAIN_IMAGES = {"fashion-mnist": 60000, "cifar10": 50000, "cifar100": 50000}
 DATASET_TEST_IMAGES = {"fashion-mnist": 10000, "cifar10": 10000, "cifar100": 10000}
 
+SPLIT_NAMES = {"test": "test", "val": "validation"}
+
 TRAIN_LOG_COLUMNS = ("epoch", "loss", "knn_top1")
 BATCH_COLUMNS = ("acceptance_rate", "fn_per_anchor", "fn_precision", "fn_recall", "true_fn_per_anchor")
 LEVEL_COLUMNS = ("n_clusters", "nmi", "ari", "purity_all", "purity_accepted", "accepted_fraction")
@@ -98,7 +100,17 @@ def read_evaluation(path: Path) -> dict:
     if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))):
         raise UserError(f"{path}: field 'seconds' must be a number, got {seconds!r}")
     return {"top1": _fraction(record, "top1", path), "top5": _fraction(record, "top5", path, False),
-            "seconds": None if seconds is None else float(seconds)}
+            "seconds": None if seconds is None else float(seconds),
+            "evaluated_on": _split_of(record, path)}
+
+
+def _split_of(record: dict, path: Path) -> str:
+    """The split a metrics file scored (``evaluated_on``; files written before the validation
+    split existed scored the test split)."""
+    split = record.get("evaluated_on", "test")
+    if split not in ("test", "val"):
+        raise UserError(f"{path}: field 'evaluated_on' must be 'test' or 'val', got {split!r}")
+    return split
 
 
 def read_yaml_mapping(path: Path) -> dict:
@@ -314,10 +326,19 @@ class Results:
         for evaluation in EVALUATIONS:
             path = eval_dir / f"{evaluation}.json"
             if path.is_file():
-                run.evals[evaluation] = read_evaluation(path)
+                run.evals[evaluation] = self._scored(read_evaluation(path), path)
             elif evaluation in EXPECTED_EVALUATIONS.get(key.group, ()):
                 self._miss(f"{evaluation}.json", str(key))
         return run
+
+    def _scored(self, record: dict, path: Path) -> dict:
+        """``record``, once its scored split is the experiment's (``workflow.evaluate_on``):
+        a validation number never lands in a test table, nor the reverse."""
+        if self.pipeline is not None and record["evaluated_on"] != self.pipeline.evaluate_on:
+            raise UserError(f"{path}: scored the {record['evaluated_on']} split, but this experiment "
+                            f"evaluates on {self.pipeline.evaluate_on} (workflow.evaluate_on); "
+                            "rerun it (snakemake reruns it)")
+        return record
 
     def _load_references(self) -> dict:
         ref = self.root / "reference"
@@ -325,6 +346,7 @@ class Results:
         path = ref / "rawpixels.json"
         if path.is_file():
             record = read_json(path)
+            self._scored({"evaluated_on": _split_of(record, path)}, path)
             raw = {"knn": _fraction(record, "knn_top1", path, False),
                    "linear": _fraction(record, "linear_top1", path, False),
                    # the linear probe on the pixels of the semi-supervised labelled rows only
@@ -350,12 +372,12 @@ class Results:
             for evaluation in REFERENCE_EVALUATIONS:
                 path = ref / "random_init" / f"s{seed}" / f"{evaluation}.json"
                 if path.is_file():
-                    out["random_init"].setdefault(evaluation, {})[seed] = read_evaluation(path)
+                    out["random_init"].setdefault(evaluation, {})[seed] = self._scored(read_evaluation(path), path)
                 elif self.pipeline is not None:
                     self._miss("reference", f"random_init/s{seed}/{evaluation}.json")
             path = ref / "supervised" / f"s{seed}.json"
             if path.is_file():
-                out["supervised"][seed] = read_evaluation(path)
+                out["supervised"][seed] = self._scored(read_evaluation(path), path)
             elif self.pipeline is not None:
                 self._miss("reference", f"supervised/s{seed}.json")
         if self.pipeline is None:
@@ -429,6 +451,22 @@ class Results:
         return [r for k, r in self.runs.items()
                 if k.group == group and (name is None or k.name == name)
                 and (classes is None or k.classes == classes)]
+
+    @property
+    def scored_split(self) -> str:
+        """"test" or "val": the split every evaluation here scored (``workflow.evaluate_on``;
+        without a config, read from the metrics files, which must agree)."""
+        if self.pipeline is not None:
+            return self.pipeline.evaluate_on
+        splits = {e["evaluated_on"] for r in self.runs.values() for e in r.evals.values()}
+        if len(splits) > 1:
+            raise UserError(f"{self.root}: the metrics files mix the test and validation splits; "
+                            "give the config (--config) or keep one split per results folder")
+        return splits.pop() if splits else "test"
+
+    @property
+    def split_name(self) -> str:
+        return SPLIT_NAMES[self.scored_split]
 
     def names(self, group: str) -> list[str]:
         names = {k.name for k in self.runs if k.group == group}

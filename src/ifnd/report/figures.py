@@ -3,7 +3,8 @@
 - ``fig1_false_negative_effect``: top-1 vs the number of classes, SimCLR vs oracle removal;
 - ``fig2_fn_over_epochs``: detected false negatives per anchor, precision and recall;
 - ``fig3_acceptance_quality``: acceptance rate and per-level pseudo-label quality;
-- ``fig4_knn_over_epochs``: the online kNN monitor per method.
+- ``fig4_knn_over_epochs``: the online kNN monitor per method;
+- ``fig5_gain_vs_detection``: linear gain over SimCLR against detection precision and recall.
 
 Lines are the mean over seeds with a ±1 std band where there are several seeds; ablations are
 dashed. A figure whose data is missing is still written, saying what it lacks, so that the
@@ -34,6 +35,10 @@ FIGURES = {
     "fig3_acceptance_quality": "Figure 3. Acceptance rate and pseudo-label quality (NMI, purity of all "
                                "and of accepted samples) per k-means level over epochs.",
     "fig4_knn_over_epochs": "Figure 4. Online kNN top-1 accuracy over pretraining epochs per method.",
+    "fig5_gain_vs_detection": "Figure 5. How good detection must be to pay off: linear top-1 gain over "
+                              "SimCLR (seed-paired) against the pair precision and recall of the "
+                              "removed false negatives at the end of training, for IFND, its "
+                              "ablations and the attribution controls.",
 }
 
 METHOD_COLORS = methods.colours()
@@ -302,11 +307,65 @@ def fig4_knn_over_epochs(results: Results) -> Figure:
     return fig
 
 
+# --------------------------------------------------------------------------- Figure 5
+
+def detection_points(results: Results) -> list[dict]:
+    """One point per detecting run group (main methods and ablations): the seed-paired linear
+    gain over SimCLR, and the final pair precision and recall of what it removed (means over
+    the seeds that have both)."""
+    base = results.metric("main", "simclr", "linear")
+    points = []
+    groups = [("main", m) for m in results.names("main") if m in methods.DETECTING]
+    groups += [("ablation", a) for a in results.names("ablation")]
+    for group, name in groups:
+        gain = paired_difference(results.metric(group, name, "linear"), base)
+        precision = results.final_batch_stat(group, name, "fn_precision")
+        recall = results.final_batch_stat(group, name, "fn_recall")
+        seeds = sorted(set(precision) & set(recall))
+        if not gain.n or not seeds:
+            continue
+        points.append({"group": group, "name": name, "gain": gain,
+                       "precision": float(np.mean([precision[s] for s in seeds])),
+                       "recall": float(np.mean([recall[s] for s in seeds]))})
+    return points
+
+
+def fig5_gain_vs_detection(results: Results) -> Figure:
+    fig = Figure(figsize=(13, 5.0), layout="constrained")
+    axes = fig.subplots(1, 2)
+    points = detection_points(results)
+    colors = _colors(results)
+    for ax, x, xlabel in ((axes[0], "precision", "Pair precision of the removed false negatives (%)"),
+                          (axes[1], "recall", "Pair recall of the removed false negatives (%)")):
+        if not points:
+            _no_data(ax, "No detecting run with seed-matched SimCLR results")
+            continue
+        for p in points:
+            g = p["gain"]
+            err = ([[100 * (g.mean - g.ci_low)], [100 * (g.ci_high - g.mean)]] if g.n > 1 else None)
+            label = (METHOD_LABELS.get(p["name"], p["name"]) if p["group"] == "main"
+                     else f"ablation: {p['name']}")
+            ax.errorbar([100 * p[x]], [100 * g.mean], yerr=err, marker="o" if p["group"] == "main" else "s",
+                        capsize=4, linestyle="none", color=colors.get(p["name"]), label=f"{label} (n={g.n})")
+            ax.annotate(p["name"], (100 * p[x], 100 * g.mean), textcoords="offset points",
+                        xytext=(6, 4), fontsize=8, color=colors.get(p["name"]))
+        ax.axhline(0, color="0.5", linewidth=0.8)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("Linear top-1 − SimCLR (percentage points)")
+        ax.set_xlim(0, 105)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"Linear gain over SimCLR against detection quality on {dataset_label(results)} "
+                 f"({results.split_name} split; error bars: 95% CI of the seed-paired difference)")
+    _legend(fig, axes)
+    return fig
+
+
 DRAW = {
     "fig1_false_negative_effect": fig1_false_negative_effect,
     "fig2_fn_over_epochs": fig2_fn_over_epochs,
     "fig3_acceptance_quality": fig3_acceptance_quality,
     "fig4_knn_over_epochs": fig4_knn_over_epochs,
+    "fig5_gain_vs_detection": fig5_gain_vs_detection,
 }
 
 

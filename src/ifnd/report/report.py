@@ -99,6 +99,19 @@ SETTINGS = [
 ]
 
 
+def _which_numbers_chose(results: Results) -> str:
+    common = ("Which numbers chose and which only report: settings are chosen on the validation "
+              "split (`data.val_subset` training images held out of training), by the selection "
+              "experiment (config/selection.yaml: every evaluation there scores the validation "
+              "split), the online kNN monitor of Figure 4 and the detection study `ifnd detect`, "
+              "which scores training-set pairs (docs/method.md, Validation split). ")
+    if results.scored_split == "val":
+        return common + ("This is such an experiment: its tables and figures score the validation "
+                         "split and are for choosing; they are not test results.")
+    return common + ("Tables 1-4 and Figures 1-3 here report the test split and chose nothing; "
+                     "Figure 4 shows the monitor's split.")
+
+
 def section_what_was_run(results: Results, cfg: dict) -> list[str]:
     rows = []
     for label, key in SETTINGS:
@@ -119,12 +132,7 @@ def section_what_was_run(results: Results, cfg: dict) -> list[str]:
     lines = ["## What was run", "",
              f"Dataset: **{_dataset(results, cfg)}**. Settings of the main runs, read from their resolved "
              "configs, next to the config given to `ifnd report`:", "",
-             markdown_table(pd.DataFrame(rows)), "",
-             "Which numbers chose and which only report: settings are chosen on the validation "
-             "split (`data.val_subset` training images held out; `ifnd knn|linear|semisup --on val`, "
-             "the online kNN monitor of Figure 4, and the detection study `ifnd detect`, which "
-             "scores training-set pairs). Tables 1-4 and Figures 1-3 report the test split and "
-             "chose nothing; Figure 4 shows the monitor's split (docs/method.md, Validation split).", ""]
+             markdown_table(pd.DataFrame(rows)), "", _which_numbers_chose(results), ""]
     # runs found vs planned
     found = []
     for group, title in (("main", "main"), ("ablation", "ablation"), ("classes", "class sweep")):

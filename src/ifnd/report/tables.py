@@ -260,7 +260,7 @@ def table1_linear(results: Results) -> Table:
         ("ref:random_init", "Random init (frozen)", {k: summarise(v) for k, v in rnd.items()}),
         ("ref:rawpixels", "Raw pixels", {LINEAR.key: _single(raw.get("linear")), KNN.key: _single(raw.get("knn"))}),
     ]
-    title = (f"Table 1. Linear evaluation on {dataset_label(results)}: test top-1 (%), mean ± std "
+    title = (f"Table 1. Linear evaluation on {dataset_label(results)}: {results.split_name} top-1 (%), mean ± std "
              "over seeds (n = seeds)")
     notes = ["Differences are paired over the seeds both methods have: mean [95% CI, t distribution], "
              "in percentage points.",
@@ -289,7 +289,7 @@ def table2_semisup(results: Results) -> Table:
           SEMI10.key: _single((refs["rawpixels"] or {}).get("semisup_10"))}),
     ]
     title = (f"Table 2. Semi-supervised fine-tuning on {dataset_label(results)} with 1% and 10% of the "
-             "training labels: test top-1 (%), mean ± std over seeds")
+             f"training labels: {results.split_name} top-1 (%), mean ± std over seeds")
     notes = ["Differences are paired over matched seeds: mean [95% CI, t distribution], in percentage points.",
              "The floors: the same backbone fine-tuned from random initialisation of each seed on that "
              "seed's labelled images (SimCLR − random init is paired over seeds), and a linear classifier "
@@ -379,7 +379,8 @@ def table3_ablations(results: Results) -> Table:
             changes = config_changes(any_run, any_default)
         add(f"ablation:{a}", a, changes, vals, deltas)
     frame = pd.DataFrame(records)
-    title = f"Table 3. Ablations of IFND on {dataset_label(results)} (seed-matched to the default)"
+    title = (f"Table 3. Ablations of IFND on {dataset_label(results)}, {results.split_name} top-1 "
+             "(seed-matched to the default)")
     if not ablations:
         notes.insert(0, "No ablation runs were found.")
     return Table("table3_ablations", title, frame, [("", pd.DataFrame(shown))] if shown else [], notes)
