@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 
 from ifnd.errors import UserError
 from ifnd.report.collect import Results, RunKey
+from ifnd.report.tables import table1_linear
 
 from .conftest import CONFIG, EPOCHS, run_config, write_json, write_run
 
@@ -131,3 +133,27 @@ def test_reference_made_with_other_settings_is_refused(results_dir):
     with pytest.raises(UserError, match=r"supervised/s1.json: made with another config "
                                         r"\(eval.supervised.epochs: 99 -> 15\)"):
         Results(results_dir, cfg)
+
+
+def test_a_metrics_file_of_the_other_split_is_refused(results_dir):
+    """An experiment that evaluates on the validation split (config/selection.yaml) refuses a
+    test-split metrics file (written before the split existed: no ``evaluated_on``), and the
+    reverse; without a config the files must agree among themselves."""
+    with pytest.raises(UserError, match=r"main/simclr/s0/knn.json: scored the test split, but this "
+                                        r"experiment evaluates on val"):
+        Results(results_dir, _config(seeds=[0, 1], evaluate_on="val"))
+    assert Results(results_dir, _config(seeds=[0, 1])).split_name == "test"
+    path = results_dir / "evals/main/ifnd/s1/linear.json"
+    write_json(path, {"evaluation": "linear", "top1": 0.74, "evaluated_on": "val"})
+    with pytest.raises(UserError, match=r"ifnd/s1/linear.json: scored the val split, but this "
+                                        r"experiment evaluates on test"):
+        Results(results_dir, _config(seeds=[0, 1]))
+    with pytest.raises(UserError, match="mix the test and validation splits"):
+        Results(results_dir).scored_split
+    for path in (results_dir / "evals").rglob("*.json"):
+        write_json(path, {**json.loads(path.read_text()), "evaluated_on": "val"})
+    for path in (results_dir / "reference").rglob("*.json"):
+        write_json(path, {**json.loads(path.read_text()), "evaluated_on": "val"})
+    results = Results(results_dir, _config(seeds=[0, 1], evaluate_on="val"))
+    assert results.split_name == "validation" and Results(results_dir).scored_split == "val"
+    assert "validation top-1" in table1_linear(results).title

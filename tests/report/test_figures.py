@@ -61,3 +61,24 @@ def test_figures_with_missing_data_still_written(results_dir, tmp_path):
     res = Results(results_dir)
     assert "No fn_stats.csv for IFND runs" in _texts(DRAW["fig2_fn_over_epochs"](res))
     assert "No per-level cluster statistics" in _texts(DRAW["fig3_acceptance_quality"](res))
+
+
+def test_fig5_points_are_seed_paired_gains_against_final_detection(results_dir):
+    """IFND gains 3 and 2 points over SimCLR at seeds 0 and 1 with final precision 0.40 / 0.50
+    and recall 0.50 / 0.60 (conftest); the oracle 10 and 9 points at precision and recall 1;
+    the attraction ablation (seed 0 only) 1 point at 0.45 / 0.40. SimCLR removes nothing and
+    the ablation without evaluations has no gain: neither is a point."""
+    from ifnd.report.figures import detection_points
+
+    points = {(p["group"], p["name"]): p for p in detection_points(Results(results_dir))}
+    assert set(points) == {("main", "ifnd"), ("main", "oracle"), ("ablation", "attraction")}
+    ifnd = points[("main", "ifnd")]
+    assert ifnd["gain"].n == 2 and abs(ifnd["gain"].mean - 0.025) < 1e-12
+    assert abs(ifnd["precision"] - 0.45) < 1e-12 and abs(ifnd["recall"] - 0.55) < 1e-12
+    oracle = points[("main", "oracle")]
+    assert abs(oracle["gain"].mean - 0.095) < 1e-12 and oracle["precision"] == oracle["recall"] == 1.0
+    attraction = points[("ablation", "attraction")]
+    assert attraction["gain"].n == 1 and abs(attraction["gain"].mean - 0.01) < 1e-12
+    assert (attraction["precision"], attraction["recall"]) == (0.45, 0.40)
+    text = _texts(DRAW["fig5_gain_vs_detection"](Results(results_dir)))
+    assert "precision" in text and "recall" in text and "test split" in text

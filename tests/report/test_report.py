@@ -130,3 +130,33 @@ def test_report_refuses_another_dataset(results_dir, config_file, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert "a run on 'fashion-mnist', but the config's dataset is 'cifar10'" in err
+
+
+def _detect_csv(path: Path, precision: dict) -> None:
+    """A detect.csv with the run's own setting at rate 0.5 after the given epochs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = ["epoch,rate,precision,recall,run_setting"]
+    rows += [f"{e},0.5,{p},{p / 2},True" for e, p in precision.items()]
+    rows += [f"{e},0.5,0.99,0.99,False" for e in precision]    # other settings are not the run's
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_claims_section_states_each_claim_with_paired_evidence(results_dir):
+    """The fixture's numbers (conftest): oracle − SimCLR linear 10 and 9 points at seeds 0/1
+    (10 classes), 1 point at 2 classes (seed 0); IFND − SimCLR 3 and 2 points, so a 2-seed
+    interval that includes zero, and IFND's share of the oracle gain 2.5 / 9.5 = 26%; the
+    attraction ablation 2 points under the default at seed 0 only."""
+    from ifnd.report.claims import section_claims
+    from ifnd.report.collect import Results
+
+    _detect_csv(results_dir / "detect/main/simclr/s0/detect.csv", {1: 0.6, 3: 0.55, 15: 0.5})
+    text = "\n".join(section_claims(Results(results_dir)))
+    assert "10 classes +9.50 points [95% CI +3.15, +15.85], 2 seeds" in text
+    assert "Gap at 10 minus gap at 2 classes: +9.00 points (one seed, no interval)" in text
+    assert "precision 60.0% after epoch 1, 50.0% after epoch 15" in text
+    assert "it does not rise. Not supported; one seed each" in text
+    assert "linear top-1 +2.50 points [95% CI -3.85, +8.85], 2 seeds" in text
+    assert ": not resolved at this scale." in text
+    assert "IFND recovers 26% of it" in text
+    assert "attraction instead of elimination: -2.00 points (one seed, no interval)" in text
+    assert "every pseudo-label accepted at once instead of incrementally: not evaluated yet" in text

@@ -32,10 +32,11 @@ CONFIGS = {
     "cifar100": "config/cifar100.yaml",
     "imagenet100": "config/imagenet100.yaml",
     "test": "config/test.yaml",
+    "selection": "config/selection.yaml",
 }
 TABLES = ["table1_linear", "table2_semisup", "table3_ablations", "table4_fn_stats"]
 FIGURES = ["fig1_false_negative_effect", "fig2_fn_over_epochs", "fig3_acceptance_quality",
-           "fig4_knn_over_epochs"]
+           "fig4_knn_over_epochs", "fig5_gain_vs_detection"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -221,7 +222,7 @@ def test_committed_dvc_yaml_is_what_the_command_writes():
     assert proc.returncode == 0, _output(proc) + "\nrun `ifnd dvc-yaml` and commit dvc.yaml"
 
 
-@pytest.mark.parametrize("name", ["default", "test"])
+@pytest.mark.parametrize("name", ["default", "test", "selection"])
 def test_dvc_stages_are_the_snakemake_jobs(workdir, name):
     """For each experiment, `ifnd dvc-yaml` writes one DVC stage per Snakemake job: the same
     outputs, the same command, the same input files (DVC adds the source files)."""

@@ -24,7 +24,8 @@ from .. import methods
 from ..errors import UserError
 from ..fileio import atomic_output
 from .collect import Results
-from .tables import METHOD_LABELS, dataset_label, paired_difference, summarise
+from .stats import paired_difference, summarise
+from .tables import METHOD_LABELS, dataset_label
 
 FIGURES = {
     "fig1_false_negative_effect": "Figure 1. The harm from false negatives vs the number of semantic "

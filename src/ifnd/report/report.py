@@ -1,5 +1,6 @@
-"""Write ``results/report.md``: what was run, at what scale and with which method choices,
-timings, Tables 1-4, Figures 1-4, and a short reading of the results computed from the data.
+"""Write ``results/report.md``: the paper's four claims at this scale (:mod:`.claims`), what was
+run, at what scale and with which method choices, timings, Tables 1-4, Figures 1-5, and a short
+reading of the results computed from the data.
 
 Everything is read from the pipeline's outputs (run folders, evaluation metrics, references)
 and the given config files. Values quoted from the paper or from calibration elsewhere are
@@ -19,10 +20,12 @@ import yaml
 
 from ..config import atomic_write_text, load_config
 from ..errors import UserError
+from .claims import section_claims
 from .collect import DATASET_TEST_IMAGES, DATASET_TRAIN_IMAGES, Results
 from .figures import FIGURES
-from .tables import (DATASET_LABELS, SHORT_LABELS, build_tables, dataset_label, markdown_table,
-                     paired_difference, summarise)
+from .markdown import markdown_table
+from .stats import paired_difference, summarise
+from .tables import DATASET_LABELS, SHORT_LABELS, build_tables, dataset_label
 
 # The paper's scale as described in docs/method.md ("Datasets and scales").
 PAPER_DATASETS = "CIFAR-10, CIFAR-100, ImageNet-100 and ImageNet"
@@ -549,6 +552,7 @@ def build_report(results: Results, cfg: dict, out_path: Path, figures_dir: Path,
              f"`{results.root.as_posix()}` and the config {', '.join(f'`{c}`' for c in config_files)}; "
              "every number below is computed from those files.", "",
              f"**{NOT_COMPARABLE.format(dataset=dataset)}**", ""]
+    lines += section_claims(results)
     lines += section_reading(results)
     lines += section_what_was_run(results, cfg)
     lines += section_method_choices(results, cfg)

@@ -13,19 +13,19 @@ confidence interval from the t distribution (none with a single pair).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from ..config import atomic_write_text, flatten
 from .. import methods
 from ..errors import UserError
 from .collect import Results
+from .markdown import Metric, fmt_diff, fmt_value, markdown_table
+from .stats import Stat, paired_difference, summarise
 
 TABLE_NAMES = ("table1_linear", "table2_semisup", "table3_ablations", "table4_fn_stats")
 
@@ -33,17 +33,6 @@ METHOD_LABELS = methods.labels()
 SHORT_LABELS = methods.short_labels()
 DATASET_LABELS = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
                   "imagefolder": "an ImageFolder dataset", "synthetic": "the synthetic dataset"}
-
-
-@dataclass(frozen=True)
-class Metric:
-    """How one quantity is stored (CSV column stem, scale) and shown (header, decimals)."""
-
-    key: str          # CSV column stem
-    header: str       # markdown column header
-    scale: float = 100.0   # fractions are stored and shown in percent
-    decimals: int = 2
-
 
 LINEAR = Metric("linear_top1_pct", "Linear top-1 (%)")
 LINEAR5 = Metric("linear_top5_pct", "Linear top-5 (%)")
@@ -62,86 +51,6 @@ ARI = Metric("ari", "ARI", scale=1.0, decimals=3)
 PUR_ALL = Metric("purity_all_pct", "Purity, all (%)")
 PUR_ACC = Metric("purity_accepted_pct", "Purity, accepted (%)")
 ACC_FRAC = Metric("accepted_fraction_pct", "Accepted (%)")
-
-
-# --------------------------------------------------------------------------- statistics
-
-@dataclass(frozen=True)
-class Stat:
-    """Summary of values over seeds (or of paired differences): NaN where undefined."""
-
-    n: int
-    mean: float = math.nan
-    std: float = math.nan
-    ci_low: float = math.nan
-    ci_high: float = math.nan
-    seeds: tuple = ()
-
-    def scaled(self, factor: float) -> "Stat":
-        return Stat(self.n, self.mean * factor, self.std * factor, self.ci_low * factor,
-                    self.ci_high * factor, self.seeds)
-
-
-def summarise(values: Mapping[int, float] | Iterable[float], confidence: float = 0.95) -> Stat:
-    """Mean, sample std (ddof = 1) and the t confidence interval of the mean.
-
-    With one value the std and interval are NaN; with none everything is NaN and n = 0.
-    """
-    seeds = tuple(sorted(values)) if isinstance(values, Mapping) else ()
-    x = np.asarray([values[s] for s in seeds] if isinstance(values, Mapping) else list(values), dtype=float)
-    x = x[np.isfinite(x)]
-    n = int(x.size)
-    if n == 0:
-        return Stat(0, seeds=seeds)
-    mean = float(x.mean())
-    if n == 1:
-        return Stat(1, mean, seeds=seeds)
-    std = float(x.std(ddof=1))
-    half = float(sps.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
-    return Stat(n, mean, std, mean - half, mean + half, seeds)
-
-
-def paired_difference(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0.95) -> Stat:
-    """``a - b`` over the seeds both have (NaN values left out), summarised with a t interval."""
-    seeds = sorted(s for s in set(a) & set(b) if np.isfinite(a[s]) and np.isfinite(b[s]))
-    return summarise({s: a[s] - b[s] for s in seeds}, confidence)
-
-
-# --------------------------------------------------------------------------- formatting
-
-def fmt_value(stat: Stat | None, metric: Metric, row_n: int | None = None) -> str:
-    """``"80.12 ± 0.34"``; a single value without ±; ``" (n=k)"`` when n differs from the row's."""
-    if stat is None or stat.n == 0:
-        return "–"
-    s = stat.scaled(metric.scale)
-    d = metric.decimals
-    text = f"{s.mean:.{d}f}" + (f" ± {s.std:.{d}f}" if s.n > 1 else "")
-    if row_n is not None and s.n != row_n:
-        text += f" (n={s.n})"
-    return text
-
-
-def fmt_diff(stat: Stat | None, metric: Metric) -> str:
-    """``"+0.81 [-0.20, +1.82]"``: the mean paired difference and its 95% CI (n/a for n = 1)."""
-    if stat is None or stat.n == 0:
-        return "–"
-    s = stat.scaled(metric.scale)
-    d = metric.decimals
-    if s.n == 1:
-        return f"{s.mean:+.{d}f} (CI n/a, n=1)"
-    return f"{s.mean:+.{d}f} [{s.ci_low:+.{d}f}, {s.ci_high:+.{d}f}]"
-
-
-def markdown_table(df: pd.DataFrame) -> str:
-    """A GitHub markdown table of a frame of strings (no dependency on tabulate)."""
-    def cell(v) -> str:
-        text = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    header = "| " + " | ".join(cell(c) for c in df.columns) + " |"
-    rule = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
 
 
 # --------------------------------------------------------------------------- table objects

@@ -1,0 +1,40 @@
+"""The pipeline definition (src/ifnd/pipeline.py) of the selection experiment: every
+evaluation scores the validation split, and its override file's ablations replace the base
+file's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ifnd.pipeline import Pipeline
+
+REPO = Path(__file__).resolve().parents[2]
+SCORING = ("knn", "linear", "semisup", "rawpixels", "supervised", "random_init", "random_init_semisup")
+
+
+def _pipeline(*extra: str) -> Pipeline:
+    return Pipeline.from_files([str(REPO / "config/config.yaml")] + [str(REPO / f) for f in extra])
+
+
+def test_selection_scores_the_validation_split_everywhere():
+    pipe = _pipeline("config/selection.yaml")
+    assert pipe.evaluate_on == "val" and pipe.root == "results/selection"
+    scoring = [j for j in pipe.jobs if j.rule in SCORING]
+    assert {j.rule for j in scoring} == set(SCORING)
+    for job in scoring:
+        assert job.cmd.count(" --on val ") == 1, job.cmd
+    # pretraining, the detection study and the report steps take no split
+    assert not [j.cmd for j in pipe.jobs if j.rule not in SCORING and "--on" in j.cmd]
+
+
+def test_default_experiment_commands_take_no_split_option():
+    pipe = _pipeline()
+    assert pipe.evaluate_on == "test"
+    assert not [j.cmd for j in pipe.jobs if "--on " in j.cmd]
+
+
+def test_an_override_files_ablations_replace_the_base_files():
+    base, selection = _pipeline(), _pipeline("config/selection.yaml")
+    chosen = set(selection.wf["ablations"])
+    assert "attraction" in base.wf["ablations"] and "attraction" not in chosen
+    assert {r.name for r in selection.runs() if r.kind == "ablation"} == chosen
