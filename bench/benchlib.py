@@ -111,11 +111,14 @@ def load_bench_config(model: str, extra: dict | None = None, sets: list[str] | N
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("--device cuda asked for, but no CUDA device is available")
-    return torch.device(name)
+    """ifnd's device choice (``auto``: CUDA where there is one), its error as the exit message."""
+    from ifnd.errors import UserError
+    from ifnd.runinfo import resolve_device as resolve
+
+    try:
+        return resolve(name)
+    except UserError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def setup_backend(device: torch.device, threads: int | None = None) -> int:
@@ -138,7 +141,7 @@ def sync(device: torch.device) -> None:
 # --------------------------------------------------------------------------- our step
 class OursRunner:
     """Our training step exactly as `Pretrainer.train_epoch` runs it: batched augmentation of
-    in-memory uint8 images on the device (`Pretrainer._batches` / `views`), the learning-rate
+    in-memory uint8 images on the device (`Pretrainer.batches` / `views`), the learning-rate
     schedule, `Pretrainer.step` (forward under autocast, IFND loss path, backward, SGD step),
     the on-device loss sum and the false-negative counter."""
 
@@ -164,22 +167,16 @@ class OursRunner:
 
     def _next(self):
         if self._batches is None:
-            self._batches = iter(self.trainer._batches(self.epoch))
+            self._batches = iter(self.trainer.batches(self.epoch))
         try:
             return next(self._batches)
         except StopIteration:
             self.epoch += 1
-            self._batches = iter(self.trainer._batches(self.epoch))
+            self._batches = iter(self.trainer.batches(self.epoch))
             return next(self._batches)
 
     def set_lr(self) -> None:
-        from ifnd.train import learning_rate
-
-        t = self.trainer
-        lr = learning_rate(self.global_step % max(1, t.total_steps), t.total_steps,
-                           t.warmup_steps, t.base_lr)
-        for group in t.optimizer.param_groups:
-            group["lr"] = lr
+        self.trainer.schedule(self.global_step % max(1, self.trainer.total_steps))
         self.global_step += 1
 
     def start_run(self) -> None:
@@ -297,7 +294,7 @@ class PeerRunner:
 
         from ifnd.data import load_dataset
         from ifnd.models import build_model
-        from ifnd.train import build_optimizer, scaled_lr
+        from ifnd.optim import build_optimizer, scaled_lr
 
         self.cfg, self.device = cfg, device
         tcfg = cfg["train"]
@@ -340,14 +337,12 @@ class PeerRunner:
 
     def compute(self, batch) -> None:
         from ifnd.features import autocast
-        from ifnd.train import learning_rate
+        from ifnd.optim import learning_rate, set_learning_rate
 
         (x0, x1), _ = batch
-        lr = learning_rate(self.global_step % max(1, self.total_steps), self.total_steps,
-                           self.warmup_steps, self.base_lr)
+        set_learning_rate(self.optimizer, learning_rate(self.global_step % max(1, self.total_steps),
+                                                        self.total_steps, self.warmup_steps, self.base_lr))
         self.global_step += 1
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
         x = torch.cat([x0, x1]).to(self.device, non_blocking=True)
         if self.cfg["train"]["channels_last"]:
             x = x.contiguous(memory_format=torch.channels_last)

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from ifnd.losses import (combine_levels, contrastive_loss, false_negative_mask, ifnd_loss)
+from ifnd.fnd.masks import false_negative_mask
+from ifnd.losses import combine_levels, contrastive_loss, ifnd_loss
 
 SQ3 = math.sqrt(3.0)
 

@@ -32,7 +32,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "ifnd_loss": "ifnd.losses",
     "contrastive_loss": "ifnd.losses",
-    "false_negative_mask": "ifnd.losses",
+    "false_negative_mask": "ifnd.fnd.masks",
     "combine_levels": "ifnd.losses",
     "FalseNegativeDetector": "ifnd.fnd",
     "OracleDetector": "ifnd.fnd",

@@ -8,8 +8,7 @@ Exits 0 and prints a one-line summary, or prints one error line naming the probl
 from __future__ import annotations
 
 from .cliargs import add_config_arguments, config_from_args
-from .data import load_dataset
-from .train import require_one_batch
+from .data import load_dataset, require_one_batch
 
 
 def add_arguments(parser) -> None:

@@ -86,9 +86,19 @@ def set_dotted(cfg: dict, key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def get_dotted(cfg: dict, key: str) -> Any:
+_ABSENT = object()
+
+
+def get_dotted(cfg: dict | None, key: str, default: Any = _ABSENT) -> Any:
+    """``cfg["a"]["b"]`` for ``key == "a.b"``; where a part is absent, ``default`` when one is
+    given, else KeyError. The one dotted getter of the package (configs, recorded configs of
+    runs, the pipeline's run configs)."""
     node = cfg
     for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            if default is _ABSENT:
+                raise KeyError(key)
+            return default
         node = node[part]
     return node
 

@@ -31,7 +31,6 @@ __all__ = [
     "MODES",
     "COMBINES",
     "contrastive_loss",
-    "false_negative_mask",
     "combine_levels",
     "ifnd_loss",
 ]
@@ -116,32 +115,6 @@ def contrastive_loss(z: Tensor, indexes: Tensor, temperature: float,
     return _loss_per_anchor(logits, eye, pos, fn, mode).mean()
 
 
-def false_negative_mask(indexes: Tensor, labels: Tensor) -> Tensor:
-    """In-batch false-negative masks per level from pseudo-labels.
-
-    Args:
-        indexes: (2B,) int64 dataset indices of the batch rows.
-        labels: (L, N) int64 pseudo-labels per level, -1 = not accepted; (N,) means L = 1.
-            May live on another device than ``indexes`` (e.g. on the GPU).
-
-    Returns:
-        (L, 2B, 2B) bool on ``indexes.device`` with
-        ``mask[l, a, k] = lab[l, idx[a]] >= 0 and lab[l, idx[a]] == lab[l, idx[k]]
-        and idx[a] != idx[k]``.
-    """
-    if labels.dim() == 1:
-        labels = labels[None]
-    if labels.dim() != 2:
-        raise ValueError(f"labels must be (L, N) or (N,), got shape {tuple(labels.shape)}")
-    if indexes.dim() != 1:
-        raise ValueError(f"indexes must be 1-D, got shape {tuple(indexes.shape)}")
-    idx = indexes.to(labels.device)
-    lab = labels[:, idx]  # (L, 2B)
-    same = (lab[:, :, None] == lab[:, None, :]) & (lab[:, :, None] >= 0)
-    other_image = idx[:, None] != idx[None, :]
-    return (same & other_image[None]).to(indexes.device)
-
-
 def combine_levels(masks: Tensor, how: str) -> Tensor:
     """Combine (L, 2B, 2B) level masks into one (2B, 2B) mask.
 
@@ -165,7 +138,7 @@ def ifnd_loss(z: Tensor, indexes: Tensor, temperature: float, level_masks: Tenso
 
     Args:
         z, indexes, temperature: as in :func:`contrastive_loss`.
-        level_masks: (L, 2B, 2B) bool from :func:`false_negative_mask` ((2B, 2B) = one level),
+        level_masks: (L, 2B, 2B) bool from :func:`ifnd.fnd.masks.false_negative_mask` ((2B, 2B) = one level),
             or None before the first clustering (then the plain NT-Xent loss).
         removal: ``"elim"`` | ``"attr"`` (``"none"`` gives the plain loss).
         combine: ``"union"``: one loss with the union of the level masks; ``"average"``: the

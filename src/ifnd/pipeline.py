@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .config import load_config
+from .config import get_dotted, load_config, set_dotted
 from .errors import UserError
 from .methods import DETECTING, METHOD_ORDER
 
@@ -76,30 +76,17 @@ def fraction_tag(fraction: float) -> str:
     return f"{round(fraction * 100, 6):g}"
 
 
-def _set_dotted(tree: dict, key: str, value) -> None:
-    *parents, last = key.split(".")
-    for part in parents:
-        tree = tree[part]
-    tree[last] = value
-
-
-def _get_dotted(tree: dict, key: str):
-    for part in key.split("."):
-        tree = tree[part]
-    return tree
-
-
 def fingerprint(cfg: dict, keys, overrides=()) -> str:
     """A short hash of the config keys a step reads (with run overrides applied, execution-only
     keys left out): it names a run's state folder and, as a Snakemake param, makes a job rerun
     when one of those values changes (and only then)."""
     cfg = copy.deepcopy(dict(cfg))
     for key, value in overrides:
-        _set_dotted(cfg, key, value)
+        set_dotted(cfg, key, value)
     for key in EXECUTION_ONLY_KEYS:
         section, name = key.split(".")
         cfg.get(section, {}).pop(name, None)
-    picked = {k: _get_dotted(cfg, k) for k in keys}
+    picked = {k: get_dotted(cfg, k) for k in keys}
     text = json.dumps(picked, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -110,7 +97,7 @@ def config_difference(recorded: dict, cfg: dict, keys, overrides=()) -> str | No
     ``cfg`` with ``overrides`` applied; None when they agree."""
     current = copy.deepcopy(dict(cfg))
     for key, value in overrides:
-        _set_dotted(current, key, value)
+        set_dotted(current, key, value)
 
     def leaves(tree, prefix):
         if isinstance(tree, dict):
@@ -123,11 +110,11 @@ def config_difference(recorded: dict, cfg: dict, keys, overrides=()) -> str | No
     missing = object()
     for key in keys:
         try:
-            now = leaves(_get_dotted(current, key), key)
+            now = leaves(get_dotted(current, key), key)
         except (KeyError, TypeError):
             now = {}
         try:
-            then = leaves(_get_dotted(recorded, key), key)
+            then = leaves(get_dotted(recorded, key), key)
         except (KeyError, TypeError):
             then = {}
         for leaf in sorted(set(now) | set(then)):
@@ -285,7 +272,7 @@ class Pipeline:
     def run_config(self, run: Run) -> dict:
         cfg = copy.deepcopy(self.cfg)
         for key, value in self.run_overrides(run):
-            _set_dotted(cfg, key, value)
+            set_dotted(cfg, key, value)
         return cfg
 
     def state_dir(self, run: Run) -> str:

@@ -41,17 +41,18 @@ from .augment import BatchedSimCLRAugment
 from .cliargs import add_config_arguments, config_from_args
 from .config import apply_overrides, dump_config, flatten, validate
 from .fileio import atomic_output, atomic_torch_save, atomic_write_text, writable_folder
-from .data import ArrayDataset, balanced_subset, load_dataset
+from .data import ArrayDataset, balanced_subset, load_dataset, require_one_batch
 from .distributed import (Group, convert_batchnorm, default_threads, embed_shard_bounds,
                           from_environment, gather_indices, gather_rows, gather_views,
                           resolve_sync_batchnorm)
 from .errors import UserError
-from .evaluate.knn import knn_accuracy
 from .features import embed_both, extract_features
 from .fnd import FNCounter, build_detector
 from .hardware import hardware_info, resolve_execution
+from .knn import knn_accuracy
 from .losses import combine_levels, ifnd_loss
 from .models import build_model
+from .optim import build_optimizer, learning_rate, scaled_lr, set_learning_rate
 from .runinfo import code_version, package_versions, resolve_device, set_threads, write_json
 
 # Keys that may differ between a run and the state it resumes from: they change how the run is
@@ -64,62 +65,6 @@ TRAIN_LOG_COLUMNS = ["epoch", "loss", "lr", "knn_top1", "epoch_seconds", "cluste
 FN_STATS_COLUMNS = ["epoch", "level", "n_clusters", "acceptance_rate", "nmi", "ari", "purity_all",
                     "purity_accepted", "accepted_fraction", "fn_per_anchor", "fn_precision",
                     "fn_recall", "true_fn_per_anchor"]
-
-
-# --------------------------------------------------------------------------- optimisation
-class LARS(torch.optim.Optimizer):
-    """SGD with momentum and layer-wise adaptive rate scaling (You et al., 2017).
-
-    Parameters in groups with ``lars=False`` (biases, BatchNorm) take plain SGD steps."""
-
-    def __init__(self, params, lr, momentum=0.9, weight_decay=0.0, eta=0.02):
-        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
-                                      eta=eta, lars=True))
-
-    @torch.no_grad()
-    def step(self):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                d_p = p.grad.add(p, alpha=group["weight_decay"])
-                if group["lars"]:
-                    p_norm, g_norm = torch.norm(p), torch.norm(d_p)
-                    trust = torch.where((p_norm > 0) & (g_norm > 0),
-                                        group["eta"] * p_norm / g_norm, torch.ones_like(p_norm))
-                    d_p = d_p.mul(trust)
-                state = self.state[p]
-                if "momentum_buffer" not in state:
-                    state["momentum_buffer"] = d_p.clone()
-                else:
-                    state["momentum_buffer"].mul_(group["momentum"]).add_(d_p)
-                p.add_(state["momentum_buffer"], alpha=-group["lr"])
-
-
-def build_optimizer(model: torch.nn.Module, train_cfg: dict) -> torch.optim.Optimizer:
-    """Weight decay (and LARS adaptation) on weights only; biases and BatchNorm excluded."""
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    lr, wd = scaled_lr(train_cfg), train_cfg["weight_decay"]
-    groups = [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
-    if train_cfg["optimizer"] == "lars":
-        groups[1]["lars"] = False
-        return LARS(groups, lr=lr, momentum=train_cfg["momentum"])
-    return torch.optim.SGD(groups, lr=lr, momentum=train_cfg["momentum"])
-
-
-def scaled_lr(train_cfg: dict) -> float:
-    """``train.lr`` is given for batch 256 and scaled linearly (Goyal et al., 2017)."""
-    return train_cfg["lr"] * train_cfg["batch_size"] / 256
-
-
-def learning_rate(step: int, total_steps: int, warmup_steps: int, base_lr: float) -> float:
-    """Linear warm-up to ``base_lr``, then cosine decay to 0."""
-    if step < warmup_steps:
-        return base_lr * (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return base_lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 # --------------------------------------------------------------------------- state files
@@ -139,13 +84,6 @@ def _write_csv(rows: list[dict], columns: list[str], path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- the trainer
-def require_one_batch(train_cfg: dict, n_images: int) -> None:
-    """Every epoch drops the last partial batch, so at least one full batch must exist."""
-    if n_images < train_cfg["batch_size"]:
-        raise UserError(f"train.batch_size {train_cfg['batch_size']} exceeds the "
-                        f"{n_images} training images")
-
-
 def require_even_split(train_cfg: dict, group: Group) -> None:
     """Every rank takes the same share of the global batch."""
     if train_cfg["batch_size"] % group.world_size:
@@ -214,7 +152,6 @@ class Pretrainer:
         self.epoch = 0
         self.train_rows: list[dict] = []
         self.fn_rows: list[dict] = []
-        self._cached_embeddings: torch.Tensor | None = None
 
     # ---- one optimisation step -------------------------------------------------------
     def _forward_loss(self, x: torch.Tensor, indexes: torch.Tensor):
@@ -228,7 +165,15 @@ class Pretrainer:
                          cfg["method"]["removal"], cfg["fnd"]["combine"])
         return loss, masks
 
+    def schedule(self, step: int) -> float:
+        """Set the learning rate of global step ``step`` (warm-up, then cosine) and return it."""
+        lr = learning_rate(step, self.total_steps, self.warmup_steps, self.base_lr)
+        set_learning_rate(self.optimizer, lr)
+        return lr
+
     def step(self, x: torch.Tensor, indexes: torch.Tensor):
+        """One optimisation step on the views ``x`` of the images ``indexes`` (both views' rows,
+        as :meth:`batches` yields them, the indices repeated): (loss, false-negative masks)."""
         loss, masks = self.forward_loss(x, indexes)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -246,7 +191,7 @@ class Pretrainer:
         mine = torch.cat([x[r * b:(r + 1) * b], x[bs + r * b:bs + (r + 1) * b]])
         return self.execution.memory_format(mine), idx[r * b:(r + 1) * b]
 
-    def _batches(self, epoch: int):
+    def batches(self, epoch: int):
         """(views, image indices) for one epoch; the order depends only on (seed, epoch). Under
         DDP every rank draws the same global batch and its views and keeps its share, so the
         ranks together see exactly what one process sees."""
@@ -307,28 +252,34 @@ class Pretrainer:
                             self.train_set.num_classes, ev["knn_k"], ev["knn_t"])["top1"]
 
     # ---- epochs ------------------------------------------------------------------------
-    def cluster(self, epoch: int) -> tuple[list[dict], float]:
+    def clustered_features(self, feats: torch.Tensor, projs: torch.Tensor) -> torch.Tensor:
+        """The embeddings k-means clusters (``fnd.features``): backbone features or projections."""
+        return feats if self.cfg["fnd"]["features"] == "backbone" else projs
+
+    def cluster(self, epoch: int, embeddings: torch.Tensor | None = None) -> tuple[list[dict], float]:
+        """Cluster ``embeddings`` (the previous epoch's pass, handed on by :meth:`train_epoch`;
+        None: embed the training set now, as after a resume) and update the detector."""
         started = time.perf_counter()
-        if self._cached_embeddings is None:
-            feats, projs = self.embed_train()
-            self._cached_embeddings = feats if self.cfg["fnd"]["features"] == "backbone" else projs
-        emb = self._cached_embeddings.cpu().numpy()
+        if embeddings is None:
+            embeddings = self.clustered_features(*self.embed_train())
         # k-means once, on rank 0; every rank then masks with the same pseudo-labels
-        stats, state = self.group.on_main(self._update_detector, emb, epoch)
+        stats, state = self.group.on_main(self._update_detector, embeddings.cpu().numpy(), epoch)
         if not self.group.is_main:
             self.detector.load_state_dict(state)
-        self._cached_embeddings = None
         return stats, time.perf_counter() - started
 
     def _update_detector(self, emb, epoch: int):
         stats = self.detector.update(emb, epoch, true_labels=self.train_set.labels.numpy())
         return stats, (self.detector.state_dict() if self.group.world_size > 1 else None)
 
-    def train_epoch(self, epoch: int, progress: bool) -> dict:
+    def train_epoch(self, epoch: int, progress: bool, embeddings: torch.Tensor | None = None) -> dict:
+        """One epoch (clustering first where it is due, on ``embeddings`` when given): the
+        train_log row, the fn_stats rows, and the embeddings the next epoch clusters (None
+        when it does not cluster)."""
         tcfg = self.cfg["train"]
         level_stats, cluster_seconds = [], 0.0
         if self.detector is not None and self.detector.is_cluster_epoch(epoch):
-            level_stats, cluster_seconds = self.cluster(epoch)
+            level_stats, cluster_seconds = self.cluster(epoch, embeddings)
         rate = self.detector.rate_at(epoch) if self.detector is not None else 0.0
         if self.detector is not None and self.detector.pseudo_labels is None:
             rate = 0.0
@@ -336,14 +287,11 @@ class Pretrainer:
         self.model.train()
         loss_sum = torch.zeros((), device=self.device)
         started = time.perf_counter()
-        bar = tqdm(self._batches(epoch), total=self.steps_per_epoch, disable=not progress,
+        bar = tqdm(self.batches(epoch), total=self.steps_per_epoch, disable=not progress,
                    desc=f"epoch {epoch + 1}/{tcfg['epochs']}", leave=False, file=sys.stderr,
                    mininterval=1.0 if sys.stderr.isatty() else 30.0)
         for s, (x, idx) in enumerate(bar):
-            lr = learning_rate(epoch * self.steps_per_epoch + s, self.total_steps,
-                               self.warmup_steps, self.base_lr)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
+            lr = self.schedule(epoch * self.steps_per_epoch + s)
             idx = gather_indices(idx)  # the images of the global batch under DDP
             indexes = torch.cat([idx, idx])
             loss, masks = self.step(x, indexes)
@@ -357,7 +305,7 @@ class Pretrainer:
 
         # One embedding pass serves the kNN monitor and the next epoch's clustering.
         started = time.perf_counter()
-        knn_top1 = math.nan
+        knn_top1, handoff = math.nan, None
         last = epoch + 1 == tcfg["epochs"]
         monitor = last or (tcfg["knn_every"] > 0 and (epoch + 1) % tcfg["knn_every"] == 0)
         next_clusters = (not last and self.detector is not None
@@ -365,7 +313,7 @@ class Pretrainer:
         if monitor or next_clusters:
             feats, projs = self.embed_train()
             if next_clusters:
-                self._cached_embeddings = feats if self.cfg["fnd"]["features"] == "backbone" else projs
+                handoff = self.clustered_features(feats, projs)
             if monitor and self.group.is_main:
                 knn_top1 = self.knn_monitor(feats)
         monitor_seconds = time.perf_counter() - started
@@ -386,7 +334,7 @@ class Pretrainer:
         fn_rows.append({"epoch": epoch + 1, "level": "batch", "acceptance_rate": rate,
                         "fn_per_anchor": fn["fn_per_anchor"], "fn_precision": fn["precision"],
                         "fn_recall": recall, "true_fn_per_anchor": fn["true_fn_per_anchor"]})
-        return {"train": row, "fn": fn_rows}
+        return {"train": row, "fn": fn_rows, "embeddings": handoff}
 
     # ---- state -------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -475,8 +423,10 @@ def _pretrain(cfg: dict, out_dir: Path, state_dir, stop_after, group: Group,
     epochs = tqdm(range(trainer.epoch, tcfg["epochs"]), initial=trainer.epoch, total=tcfg["epochs"],
                   desc=f"pretrain {cfg['method']['name']}", disable=not progress, file=sys.stderr,
                   mininterval=0 if sys.stderr.isatty() else 30.0)
+    embeddings = None  # one epoch's embedding pass, clustered at the start of the next
     for epoch in epochs:
-        result = trainer.train_epoch(epoch, progress)
+        result = trainer.train_epoch(epoch, progress, embeddings)
+        embeddings = result["embeddings"]
         trainer.train_rows.append(result["train"])
         trainer.fn_rows.extend(result["fn"])
         trainer.epoch = epoch + 1

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from ifnd.evaluate.knn import knn_accuracy, topk_accuracy, weighted_knn_scores
+from ifnd.knn import knn_accuracy, topk_accuracy, weighted_knn_scores
 
 # four unit vectors in 2D: two of class 0, two of class 1
 BANK = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.6, 0.8]])

@@ -7,7 +7,8 @@ from sklearn.metrics import normalized_mutual_info_score
 
 from ifnd.errors import UserError
 from ifnd.fnd import FalseNegativeDetector, OracleDetector, build_detector
-from ifnd.losses import false_negative_mask, ifnd_loss
+from ifnd.fnd.masks import false_negative_mask
+from ifnd.losses import ifnd_loss
 
 
 def fnd_cfg(**kw):

@@ -7,7 +7,8 @@ import torch
 
 from ifnd.cli import main
 from ifnd.errors import UserError
-from ifnd.train import learning_rate, pretrain, scaled_lr
+from ifnd.optim import learning_rate, scaled_lr
+from ifnd.train import pretrain
 
 RUN_FILES = {"model.pt", "train_log.csv", "fn_stats.csv", "config.resolved.yaml", "meta.json"}
 

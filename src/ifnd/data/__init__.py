@@ -29,7 +29,7 @@ SPLITS = ("train", "val", "test")
 
 __all__ = [
     "ArrayDataset", "FolderDataset", "DATASETS", "SPLITS", "load_dataset",
-    "balanced_subset", "select_classes", "read_idx", "parse_idx",
+    "balanced_subset", "select_classes", "read_idx", "parse_idx", "require_one_batch",
 ]
 
 
@@ -58,3 +58,11 @@ def load_dataset(data_cfg: dict, split: str) -> ArrayDataset | FolderDataset:
     else:
         raise UserError(f"unknown dataset {name!r} in data.name; choose one of {', '.join(DATASETS)}")
     return postprocess(ds, data_cfg, split, where)
+
+
+def require_one_batch(train_cfg: dict, n_images: int) -> None:
+    """Every pretraining epoch drops the last partial batch, so at least one full batch of the
+    ``n_images`` training images must exist (``ifnd check`` and the trainer ask)."""
+    if n_images < train_cfg["batch_size"]:
+        raise UserError(f"train.batch_size {train_cfg['batch_size']} exceeds the "
+                        f"{n_images} training images")

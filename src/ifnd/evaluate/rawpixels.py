@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from ..augment import normalize, to_float
 from .common import add_reference_arguments, datasets_of, open_config, write_metrics
-from .knn import knn_accuracy
+from ..knn import knn_accuracy
 from .linear import rows, train_linear_probe
 from .semisup import percent_name
 from .splits import make_split

@@ -3,6 +3,7 @@
 from .confidence import CONFIDENCE_KINDS, cluster_confidence
 from .detector import FalseNegativeDetector, OracleDetector, build_detector
 from .kmeans import ClusteringError, l2_normalize, spherical_kmeans
+from .masks import false_negative_mask
 from .schedule import SCHEDULES, acceptance_rate, is_cluster_epoch
 from .select import RANKINGS, accepted_mask
 from .stats import COUNT_KEYS, FNCounter, batch_fn_counts, cluster_quality
@@ -21,6 +22,7 @@ __all__ = [
     "batch_fn_counts",
     "build_detector",
     "cluster_confidence",
+    "false_negative_mask",
     "is_cluster_epoch",
     "l2_normalize",
     "spherical_kmeans",

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from ..errors import UserError
-from ..losses import false_negative_mask
+from .masks import false_negative_mask
 from .confidence import cluster_confidence
 from .kmeans import spherical_kmeans
 from .schedule import acceptance_rate, is_cluster_epoch

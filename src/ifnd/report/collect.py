@@ -36,6 +36,7 @@ import pandas as pd
 import yaml
 
 from .. import methods
+from ..config import get_dotted
 from ..errors import UserError
 from ..pipeline import PRETRAIN_SECTIONS, Pipeline, config_difference
 
@@ -234,12 +235,8 @@ class Run:
         return self.fn_levels[self.fn_levels["epoch"] == last].reset_index(drop=True)
 
     def cfg(self, dotted: str, default=None):
-        node = self.config
-        for part in dotted.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return default
-            node = node[part]
-        return node
+        """A value of the run's recorded config (``default`` where it is absent)."""
+        return get_dotted(self.config, dotted, default)
 
 
 def _discover(root: Path) -> list[RunKey]:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..config import atomic_write_text, load_config
+from ..config import atomic_write_text, get_dotted, load_config
 from ..errors import UserError
 from .claims import section_claims
 from .collect import DATASET_TEST_IMAGES, DATASET_TRAIN_IMAGES, Results
@@ -32,15 +32,6 @@ PAPER_DATASETS = "CIFAR-10, CIFAR-100, ImageNet-100 and ImageNet"
 PAPER_MODELS = {"resnet18": "CIFAR", "resnet50": "ImageNet"}
 
 NOT_COMPARABLE = "Numbers on {dataset} at this scale are not comparable to the paper's CIFAR/ImageNet numbers."
-
-
-def _get(cfg: dict | None, dotted: str, default=None):
-    node = cfg
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return default
-        node = node[part]
-    return node
 
 
 def _fmt(value) -> str:
@@ -59,7 +50,7 @@ def _dataset(results: Results, cfg: dict) -> str:
     """The runs' dataset, else the given config's."""
     if results.main_config() is not None:
         return dataset_label(results)
-    name = _get(cfg, "data.name")
+    name = get_dotted(cfg, "data.name", None)
     return DATASET_LABELS.get(name, name or "the dataset")
 
 
@@ -81,7 +72,7 @@ def _run_values(results: Results, dotted: str) -> list:
     for run in results.select("main"):
         if run.config is None:
             continue
-        v = _get(run.config, dotted)
+        v = get_dotted(run.config, dotted, None)
         if v not in seen:
             seen.append(v)
     return seen
@@ -118,16 +109,16 @@ def _which_numbers_chose(results: Results) -> str:
 def section_what_was_run(results: Results, cfg: dict) -> list[str]:
     rows = []
     for label, key in SETTINGS:
-        if label == "CIFAR-100 labels" and _get(cfg, "data.name") != "cifar100":
+        if label == "CIFAR-100 labels" and get_dotted(cfg, "data.name", None) != "cifar100":
             continue
         if key is None:
             keys = ("model.proj_hidden", "model.proj_dim") if label == "Projection head" else ("eval.knn_k", "eval.knn_t")
             run_v = [" / ".join(_fmt(v) for v in combo) for combo in
-                     {tuple(_get(r.config, k) for k in keys) for r in results.select("main") if r.config}]
-            conf_v = " / ".join(_fmt(_get(cfg, k)) for k in keys)
+                     {tuple(get_dotted(r.config, k, None) for k in keys) for r in results.select("main") if r.config}]
+            conf_v = " / ".join(_fmt(get_dotted(cfg, k, None)) for k in keys)
         else:
             run_v = [_fmt(v) for v in _run_values(results, key)]
-            conf_v = _fmt(_get(cfg, key))
+            conf_v = _fmt(get_dotted(cfg, key, None))
         runs_text = ", ".join(sorted(run_v)) if run_v else "– (no run config found)"
         note = "" if not run_v or run_v == [conf_v] else "differs"
         rows.append({"Setting": label, "Main runs (config.resolved.yaml)": runs_text,
@@ -194,11 +185,11 @@ def section_method_choices(results: Results, cfg: dict) -> list[str]:
         if key is None:
             keys = ("fnd.kmeans_niter", "fnd.kmeans_nredo") if label.startswith("k-means") \
                 else ("fnd.rate_start", "fnd.rate_max")
-            value = " / ".join(_fmt(_get(source, k)) for k in keys)
-            distinct = {tuple(_fmt(_get(r.config, k)) for k in keys) for r in ifnd_runs}
+            value = " / ".join(_fmt(get_dotted(source, k, None)) for k in keys)
+            distinct = {tuple(_fmt(get_dotted(r.config, k, None)) for k in keys) for r in ifnd_runs}
         else:
-            value = _fmt(_get(source, key))
-            distinct = {_fmt(_get(r.config, key)) for r in ifnd_runs}
+            value = _fmt(get_dotted(source, key, None))
+            distinct = {_fmt(get_dotted(r.config, key, None)) for r in ifnd_runs}
         if len(distinct) > 1:
             value += " (differs between seeds)"
         rows.append({"Choice": label, "Value": value, "Meaning": meaning})
@@ -212,36 +203,36 @@ def section_method_choices(results: Results, cfg: dict) -> list[str]:
 
 def section_cut(results: Results, cfg: dict) -> list[str]:
     src = results.main_config() or cfg
-    name = _get(src, "data.name")
+    name = get_dotted(src, "data.name", None)
     lines = ["## What was cut relative to the paper", "",
              f"The paper evaluates on {PAPER_DATASETS} with ResNet-18 (CIFAR) and ResNet-50 (ImageNet) "
              "encoders trained on GPUs (docs/method.md). This pipeline ran:", ""]
     lines.append(f"- **Data**: {_dataset(results, cfg)}"
                  + ("" if name in ("cifar10", "cifar100") else " instead of the paper's datasets") + ".")
-    subset, full = _get(src, "data.train_subset"), DATASET_TRAIN_IMAGES.get(name)
+    subset, full = get_dotted(src, "data.train_subset", None), DATASET_TRAIN_IMAGES.get(name)
     if subset is not None:
         of = f" of {full:,} ({100 * subset / full:.0f}%)" if full else ""
         lines.append(f"- **Training images**: a class-balanced subset of {subset:,}{of}.")
     else:
         lines.append("- **Training images**: all" + (f" ({full:,})." if full else "."))
-    test, tfull = _get(src, "data.test_subset"), DATASET_TEST_IMAGES.get(name)
+    test, tfull = get_dotted(src, "data.test_subset", None), DATASET_TEST_IMAGES.get(name)
     if test is not None:
         lines.append(f"- **Test images**: a subset of {test:,}" + (f" of {tfull:,}." if tfull else "."))
-    classes = _get(src, "data.classes")
+    classes = get_dotted(src, "data.classes", None)
     if classes:
         lines.append(f"- **Classes**: only {len(classes)} classes kept ({_fmt(classes)}).")
-    epochs = _get(src, "train.epochs")
-    text = f"- **Pretraining**: {epochs} epochs with batch {_get(src, 'train.batch_size')}"
+    epochs = get_dotted(src, "train.epochs", None)
+    text = f"- **Pretraining**: {epochs} epochs with batch {get_dotted(src, 'train.batch_size', None)}"
     if isinstance(epochs, int) and epochs < 100:
         text += ("; contrastive pretraining at paper scale runs for hundreds of epochs, so these "
                  "encoders are trained far less")
     lines.append(text + ".")
-    arch, width = _get(src, "model.arch"), _get(src, "model.width")
+    arch, width = get_dotted(src, "model.arch", None), get_dotted(src, "model.width", None)
     if arch in PAPER_MODELS:
         lines.append(f"- **Model**: {arch} (width {width}), the paper's {PAPER_MODELS[arch]} backbone.")
     else:
         lines.append(f"- **Model**: {arch} with first-stage width {width} instead of ResNet-18 / ResNet-50.")
-    lines.append(f"- **Image size**: {_get(src, 'data.image_size')} px.")
+    lines.append(f"- **Image size**: {get_dotted(src, 'data.image_size', None)} px.")
     devices = Counter(_device(r.meta) for r in results.runs.values() if r.meta)
     if devices:
         lines.append("- **Device**: " + ", ".join(f"{d} ({n} runs)" for d, n in devices.most_common()) + ".")
@@ -252,9 +243,9 @@ def section_cut(results: Results, cfg: dict) -> list[str]:
         seeds.append(f"{len(found)} for {'the class sweep' if group == 'classes' else group + ' runs'} "
                      f"(config plans {len(wf.get(planned) or [])})")
     lines.append("- **Seeds**: " + ", ".join(seeds) + ".")
-    lines.append(f"- **Evaluations**: linear {_get(src, 'eval.linear.epochs')} epochs "
-                 f"(augmented: {_fmt(_get(src, 'eval.linear.augment'))}), semi-supervised "
-                 f"{_get(src, 'eval.semisup.epochs')} epochs.")
+    lines.append(f"- **Evaluations**: linear {get_dotted(src, 'eval.linear.epochs', None)} epochs "
+                 f"(augmented: {_fmt(get_dotted(src, 'eval.linear.augment', None))}), semi-supervised "
+                 f"{get_dotted(src, 'eval.semisup.epochs', None)} epochs.")
     lines.append("")
     return lines
 
@@ -271,7 +262,7 @@ def _device(meta: dict | None) -> str:
 def _run_seconds(run) -> float | None:
     """Wall seconds of a run: meta.json's timings.total_seconds, else the sum of the per-epoch
     training, clustering and monitoring times in train_log.csv."""
-    value = _get(run.meta, "timings.total_seconds")
+    value = get_dotted(run.meta, "timings.total_seconds", None)
     if isinstance(value, (int, float)):
         return float(value)
     df = run.train_log
