@@ -27,22 +27,14 @@ from pathlib import Path
 
 from .config import get_dotted, load_config, set_dotted
 from .errors import UserError
-from .methods import DETECTING, METHOD_ORDER
+from .vocabulary import (DETECTING, EXECUTION_ONLY_KEYS, FIGURES, IDENTITY_FREE_KEYS, METHOD_ORDER,
+                         TABLES, run_path)
 
 BASE_CONFIG = "config/config.yaml"
 RESULTS = "results"
 
 # The class-subset sweep of Figure 1 compares the baseline with the oracle upper bound.
 CLASS_SWEEP_METHODS = ("simclr", "oracle")
-
-# Config keys that change how a run is executed or shown, not what it computes (the trainer
-# resumes across them: see RESUME_FREE_KEYS in src/ifnd/train.py).
-EXECUTION_ONLY_KEYS = ("train.progress", "train.threads", "train.device", "train.save_epochs")
-
-# Keys left out when a reference's recorded config is compared with the current one: besides
-# the execution-only keys, the numeric format and memory layout ("auto" is resolved per machine
-# when the job runs), which change how a result is computed, not what it measures.
-IDENTITY_FREE_KEYS = EXECUTION_ONLY_KEYS + ("train.precision", "train.channels_last", "train.compile")
 
 # Pretraining reads every section but `workflow` and `eval` (evaluations take `eval` from the
 # current config, so changing an evaluation setting never retrains).
@@ -51,9 +43,6 @@ SUPERVISED_SECTIONS = ("data", "model", "augment", "train", "eval")
 RAWPIXELS_SECTIONS = ("data", "eval")
 REPORT_SECTIONS = ("data", "model", "augment", "train", "method", "fnd", "eval", "workflow")
 
-TABLES = ("table1_linear", "table2_semisup", "table3_ablations", "table4_fn_stats")
-FIGURES = ("fig1_false_negative_effect", "fig2_fn_over_epochs", "fig3_acceptance_quality",
-           "fig4_knn_over_epochs", "fig5_gain_vs_detection")
 REFERENCE_VALUES = "config/reference_values.yaml"
 
 # The command module of each step (for the source files a job depends on).
@@ -199,8 +188,7 @@ class Run:
 
     @property
     def path(self) -> str:
-        middle = f"/c{self.classes}" if self.classes is not None else ""
-        return f"{self.kind}/{self.name}{middle}/s{self.seed}"
+        return run_path(self.kind, self.name, self.seed, self.classes)
 
 
 @dataclass

@@ -53,12 +53,9 @@ from .knn import knn_accuracy
 from .losses import combine_levels, ifnd_loss
 from .models import build_model
 from .optim import build_optimizer, learning_rate, scaled_lr, set_learning_rate
+from .vocabulary import RESUME_FREE_KEYS
 from .runinfo import code_version, package_versions, resolve_device, set_threads, write_json
 
-# Keys that may differ between a run and the state it resumes from: they change how the run is
-# executed or shown, not what it computes.
-RESUME_FREE_KEYS = ("train.progress", "train.threads", "train.device", "train.save_epochs",
-                    "workflow.", "eval.")
 
 TRAIN_LOG_COLUMNS = ["epoch", "loss", "lr", "knn_top1", "epoch_seconds", "cluster_seconds",
                      "monitor_seconds", "images_per_second", "acceptance_rate"]

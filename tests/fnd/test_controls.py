@@ -11,7 +11,7 @@ from ifnd.errors import UserError
 from ifnd.fnd.controls import NoisyOracleDetector, ScheduledOracleDetector, degrade_labels
 from ifnd.fnd.detector import build_detector
 from ifnd.fnd.study import pair_counts, true_pairs
-from ifnd.methods import METHODS
+from ifnd.vocabulary import METHODS
 
 FND = {"levels": [4, 8], "kmeans_niter": 5, "kmeans_nredo": 1, "kmeans_seeds": [0, 1],
        "warmup_epochs": 2, "cluster_every": 1, "features": "projection", "confidence": "cosine",

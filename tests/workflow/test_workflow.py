@@ -242,7 +242,7 @@ def test_dvc_stages_are_the_snakemake_jobs(workdir, name):
         assert {d for d in stage["deps"] if not d.startswith("src/")} == job["inputs"], stage["name"]
         assert any(d.startswith("src/ifnd/") for d in stage["deps"]), stage["name"]
     pretrain = next(s for s in stages.values() if s["name"] == "pretrain-main-ifnd-s0")
-    for module in ("train.py", "config.py", "runinfo.py", "evaluate/knn.py", "fnd/detector.py"):
+    for module in ("train.py", "config.py", "runinfo.py", "knn.py", "optim.py", "fnd/detector.py", "fnd/masks.py"):
         assert f"src/ifnd/{module}" in pretrain["deps"]
 
 

@@ -14,6 +14,7 @@ from ..data import load_dataset
 from ..errors import UserError
 from ..models import build_model, load_pretrained
 from ..hardware import hardware_info
+from ..vocabulary import EVALUATION_KEYS
 from ..runinfo import code_version, package_versions, resolve_device, set_threads, write_json
 
 
@@ -53,9 +54,6 @@ def add_run_arguments(parser, default_name: str) -> None:
                              "without --config (repeatable)")
 
 
-# What an evaluation may change in a run's stored config; everything else describes how the
-# encoder was pretrained.
-EVALUATION_KEYS = ("eval.", "train.progress", "train.threads", "train.device")
 
 
 def evaluation_overrides(items: list[str]) -> list[str]:

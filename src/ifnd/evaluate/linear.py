@@ -34,7 +34,7 @@ from ..errors import UserError
 from ..features import autocast, extract_features
 from ..hardware import resolve_execution
 from .common import add_run_arguments, datasets_of, metrics_path, open_run, write_metrics
-from .knn import topk_accuracy
+from ..knn import topk_accuracy
 
 
 # images per forward pass when extracting features: small batches keep a CPU's caches warm

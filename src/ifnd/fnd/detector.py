@@ -232,10 +232,10 @@ class OracleDetector(_MaskMixin):
 def build_detector(method: str, fnd_cfg: Mapping, run_seed: int,
                    true_labels: np.ndarray | None = None
                    ) -> FalseNegativeDetector | OracleDetector | None:
-    """The detector of ``method`` (its ``detector`` entry in :mod:`ifnd.methods`): ``simclr`` ->
+    """The detector of ``method`` (its ``detector`` entry in :mod:`ifnd.vocabulary`): ``simclr`` ->
     None, ``ifnd`` -> :class:`FalseNegativeDetector`, ``oracle`` -> :class:`OracleDetector`,
     and the attribution controls of :mod:`ifnd.fnd.controls` (all oracles need ``true_labels``)."""
-    from ..methods import METHODS
+    from ..vocabulary import METHODS
     from .controls import NoisyOracleDetector, ScheduledOracleDetector
 
     if method not in METHODS:

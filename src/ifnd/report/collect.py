@@ -35,16 +35,16 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .. import methods
+from .. import vocabulary
 from ..config import get_dotted
 from ..errors import UserError
 from ..pipeline import PRETRAIN_SECTIONS, Pipeline, config_difference
 
-GROUPS = ("main", "ablation", "classes")
-EVALUATIONS = ("knn", "linear", "semisup_1", "semisup_10")
+GROUPS = vocabulary.RUN_GROUPS
+EVALUATIONS = vocabulary.EVALUATIONS
 # evaluations the workflow runs for every run of a group; others are optional there
 EXPECTED_EVALUATIONS = {"main": EVALUATIONS, "ablation": ("knn", "linear"), "classes": ("knn", "linear")}
-METHOD_ORDER = methods.METHOD_ORDER
+METHOD_ORDER = vocabulary.METHOD_ORDER
 ABLATION_ORDER = ("attraction", "all_at_once", "one_level", "global_ranking")
 REFERENCE_EVALUATIONS = ("knn", "linear", "semisup_1", "semisup_10")
 
@@ -194,8 +194,7 @@ class RunKey:
 
     @property
     def subpath(self) -> Path:
-        parts = [self.group, self.name] + ([f"c{self.classes}"] if self.classes is not None else [])
-        return Path(*parts, f"s{self.seed}")
+        return Path(vocabulary.run_path(self.group, self.name, self.seed, self.classes))
 
     def __str__(self) -> str:
         return self.subpath.as_posix()

@@ -20,29 +20,16 @@ import pandas as pd
 from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend (Agg canvas)
 from matplotlib.ticker import MaxNLocator
 
-from .. import methods
+from .. import vocabulary
 from ..errors import UserError
 from ..fileio import atomic_output
 from .collect import Results
 from .stats import paired_difference, summarise
 from .tables import METHOD_LABELS, dataset_label
 
-FIGURES = {
-    "fig1_false_negative_effect": "Figure 1. The harm from false negatives vs the number of semantic "
-                                  "classes: SimCLR against oracle removal of the true false negatives, "
-                                  "on class subsets and the full dataset.",
-    "fig2_fn_over_epochs": "Figure 2. Detected false negatives per anchor, their precision and recall "
-                           "over training epochs (IFND main runs; ablations dashed).",
-    "fig3_acceptance_quality": "Figure 3. Acceptance rate and pseudo-label quality (NMI, purity of all "
-                               "and of accepted samples) per k-means level over epochs.",
-    "fig4_knn_over_epochs": "Figure 4. Online kNN top-1 accuracy over pretraining epochs per method.",
-    "fig5_gain_vs_detection": "Figure 5. How good detection must be to pay off: linear top-1 gain over "
-                              "SimCLR (seed-paired) against the pair precision and recall of the "
-                              "removed false negatives at the end of training, for IFND, its "
-                              "ablations and the attribution controls.",
-}
+FIGURES = vocabulary.FIGURES
 
-METHOD_COLORS = methods.colours()
+METHOD_COLORS = vocabulary.colours()
 OTHER_COLORS = [c for c in ("tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
                 if c not in METHOD_COLORS.values()]
 DPI = 120
@@ -316,7 +303,7 @@ def detection_points(results: Results) -> list[dict]:
     the seeds that have both)."""
     base = results.metric("main", "simclr", "linear")
     points = []
-    groups = [("main", m) for m in results.names("main") if m in methods.DETECTING]
+    groups = [("main", m) for m in results.names("main") if m in vocabulary.DETECTING]
     groups += [("ablation", a) for a in results.names("ablation")]
     for group, name in groups:
         gain = paired_difference(results.metric(group, name, "linear"), base)

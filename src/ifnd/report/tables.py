@@ -21,16 +21,16 @@ import numpy as np
 import pandas as pd
 
 from ..config import atomic_write_text, flatten
-from .. import methods
+from .. import vocabulary
 from ..errors import UserError
 from .collect import Results
 from .markdown import Metric, fmt_diff, fmt_value, markdown_table
 from .stats import Stat, paired_difference, summarise
 
-TABLE_NAMES = ("table1_linear", "table2_semisup", "table3_ablations", "table4_fn_stats")
+TABLE_NAMES = vocabulary.TABLES
 
-METHOD_LABELS = methods.labels()
-SHORT_LABELS = methods.short_labels()
+METHOD_LABELS = vocabulary.labels()
+SHORT_LABELS = vocabulary.short_labels()
 DATASET_LABELS = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
                   "imagefolder": "an ImageFolder dataset", "synthetic": "the synthetic dataset"}
 

@@ -1,0 +1,117 @@
+"""The project's vocabulary, defined once: the methods and controls a run can pretrain with,
+the run keys and their paths, the names of the tables and figures, and the config keys that
+change how a run is executed, not what it computes.
+
+The trainer (through :func:`ifnd.fnd.detector.build_detector`), the pipeline (and so the
+Snakemake workflow and the generated dvc.yaml), the tables, the figures and the report read
+it: adding a method or an oracle control is one :data:`METHODS` entry here plus its detector.
+``uses_labels`` marks the entries that read the training labels (the oracle and its controls):
+they explain results, they are never self-supervised (docs/method.md).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["Method", "METHODS", "METHOD_ORDER", "DETECTING", "labels", "short_labels", "colours",
+           "RUN_GROUPS", "run_path", "parse_run_path", "TABLES", "FIGURES", "EVALUATIONS",
+           "EXECUTION_ONLY_KEYS", "IDENTITY_FREE_KEYS", "RESUME_FREE_KEYS", "EVALUATION_KEYS"]
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    label: str       # table rows and the report
+    short: str       # figure legends and narrow columns
+    colour: str      # matplotlib colour in every figure
+    detector: str | None  # the detector kind (None: plain SimCLR, nothing removed)
+    uses_labels: bool = False
+
+
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("simclr", "SimCLR", "SimCLR", "tab:blue", None),
+    Method("ifnd", "SimCLR + IFND", "IFND", "tab:orange", "ifnd"),
+    Method("oracle", "SimCLR + oracle FN removal (true labels)", "Oracle", "tab:green", "oracle",
+           uses_labels=True),
+    Method("oracle_scheduled", "Oracle on IFND's schedule (true labels, control)",
+           "Oracle, IFND schedule", "tab:olive", "oracle_scheduled", uses_labels=True),
+    Method("oracle_noisy", "Oracle degraded to a set precision and recall (true labels, control)",
+           "Oracle, degraded", "tab:cyan", "oracle_noisy", uses_labels=True),
+)}
+
+METHOD_ORDER = tuple(METHODS)
+# the methods that remove detected false negatives (and so have detection statistics)
+DETECTING = tuple(name for name, m in METHODS.items() if m.detector is not None)
+
+
+def labels() -> dict[str, str]:
+    return {name: m.label for name, m in METHODS.items()}
+
+
+def short_labels() -> dict[str, str]:
+    return {name: m.short for name, m in METHODS.items()}
+
+
+def colours() -> dict[str, str]:
+    return {name: m.colour for name, m in METHODS.items()}
+
+
+# --------------------------------------------------------------------------- run keys
+# A pretraining run: ``main/{method}/s{seed}`` (the methods of workflow.methods),
+# ``ablation/{name}/s{seed}`` (an entry of workflow.ablations) or
+# ``classes/{method}/c{n}/s{seed}`` (the class-count sweep). The same path names its folder
+# below ``runs/`` and its evaluations below ``evals/`` of results/<experiment>/.
+RUN_GROUPS = ("main", "ablation", "classes")
+_RUN_PATH = re.compile(r"^(main|ablation)/([^/]+)/s(\d+)$|^classes/([^/]+)/c(\d+)/s(\d+)$")
+
+
+def run_path(group: str, name: str, seed: int, classes: int | None = None) -> str:
+    middle = f"/c{classes}" if classes is not None else ""
+    return f"{group}/{name}{middle}/s{seed}"
+
+
+def parse_run_path(path: str) -> tuple[str, str, int, int | None]:
+    """``"classes/simclr/c5/s0"`` -> ``("classes", "simclr", 0, 5)``; ValueError otherwise."""
+    m = _RUN_PATH.match(path)
+    if m is None:
+        raise ValueError(f"{path!r} is not a run path (main|ablation/NAME/sSEED or "
+                         "classes/NAME/cN/sSEED)")
+    if m.group(1):
+        return m.group(1), m.group(2), int(m.group(3)), None
+    return "classes", m.group(4), int(m.group(6)), int(m.group(5))
+
+
+# --------------------------------------------------------------------------- outputs
+TABLES = ("table1_linear", "table2_semisup", "table3_ablations", "table4_fn_stats")
+FIGURES = {
+    "fig1_false_negative_effect": "Figure 1. The harm from false negatives vs the number of semantic "
+                                  "classes: SimCLR against oracle removal of the true false negatives, "
+                                  "on class subsets and the full dataset.",
+    "fig2_fn_over_epochs": "Figure 2. Detected false negatives per anchor, their precision and recall "
+                           "over training epochs (IFND main runs; ablations dashed).",
+    "fig3_acceptance_quality": "Figure 3. Acceptance rate and pseudo-label quality (NMI, purity of all "
+                               "and of accepted samples) per k-means level over epochs.",
+    "fig4_knn_over_epochs": "Figure 4. Online kNN top-1 accuracy over pretraining epochs per method.",
+    "fig5_gain_vs_detection": "Figure 5. How good detection must be to pay off: linear top-1 gain over "
+                              "SimCLR (seed-paired) against the pair precision and recall of the "
+                              "removed false negatives at the end of training, for IFND, its "
+                              "ablations and the attribution controls.",
+}
+# the evaluations of a run (semisup_{percent} per label fraction of eval.semisup.fractions)
+EVALUATIONS = ("knn", "linear", "semisup_1", "semisup_10")
+
+# --------------------------------------------------------------------------- result-neutral keys
+# Config keys that change how a run is executed or shown, not what it computes: they are left
+# out of the pipeline's fingerprints (a change reruns nothing) and of dvc.yaml's params.
+EXECUTION_ONLY_KEYS = ("train.progress", "train.threads", "train.device", "train.save_epochs")
+# Left out when a reference's recorded config is compared with the current one: besides the
+# execution-only keys, the numeric format and memory layout ("auto" is resolved per machine when
+# the job runs), which change how a result is computed, not what it measures.
+IDENTITY_FREE_KEYS = EXECUTION_ONLY_KEYS + ("train.precision", "train.channels_last", "train.compile")
+# May differ between a run and the state it resumes from (prefixes): the execution-only keys and
+# the sections pretraining does not read.
+RESUME_FREE_KEYS = EXECUTION_ONLY_KEYS + ("workflow.", "eval.")
+# What an evaluation may change in a run's stored config; the rest describes how the encoder
+# was pretrained.
+EVALUATION_KEYS = ("eval.", "train.progress", "train.threads", "train.device")
