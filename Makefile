@@ -1,6 +1,6 @@
 # make reproduce   set up, check the config and data, run the default experiment and the report
 # make test        set up and run the tests
-# make lint        snakemake --lint
+# make lint        snakemake --lint and snakefmt --check
 # make dvc-repro   the same pipeline through DVC
 # make dvc-yaml    write dvc.yaml again from the pipeline definition (src/ifnd/pipeline.py)
 # make dvc-push    send the cached runs and evaluations to the DVC remote (DVC_REMOTE)
@@ -73,6 +73,7 @@ test: setup
 
 lint: setup
 	snakemake --lint $(SNAKEMAKE_CONFIG)
+	snakefmt --check Snakefile workflow/
 
 dvc-repro: setup
 	ifnd check --config config/config.yaml

@@ -395,9 +395,9 @@ class Pipeline:
                         f"ifnd semisup {self.run_dir(run)} {cfg_args} --fraction {self.fractions[tag]}"
                         f" --split {split}{self.on_arg} --out {out}",
                         outs=[out], deps=[model, split], params=["eval"]), "semisup")
-                else:
+                else:  # knn and linear: one Snakemake rule, `evaluate`
                     self._add(Job(
-                        name, stage, f"ifnd {name} {self.run_dir(run)} {cfg_args}{self.on_arg} --out {out}",
+                        "evaluate", stage, f"ifnd {name} {self.run_dir(run)} {cfg_args}{self.on_arg} --out {out}",
                         outs=[out], deps=[model], params=["eval"]), name)
         # references: the raw pixels, the supervised ceiling and the untrained encoder
         ref = f"{self.root}/reference"

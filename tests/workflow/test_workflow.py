@@ -141,6 +141,13 @@ def test_lint_is_clean(workdir):
     assert "Congratulations, your workflow is in a good condition" in proc.stdout + proc.stderr
 
 
+def test_rules_are_snakefmt_formatted():
+    """The Snakefiles and rules are formatted by snakefmt (the workflow catalog's convention)."""
+    proc = subprocess.run([str(BIN / "snakefmt"), "--check", "Snakefile", "workflow/"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, _output(proc) + "\nrun `snakefmt Snakefile workflow/`"
+
+
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_dry_run(workdir, name):
     """Every config plans its whole DAG without touching the data (CIFAR and ImageNet-100 are

@@ -8,42 +8,23 @@
 # record of).
 
 
-rule knn:
+# `ifnd knn` and `ifnd linear` of a pretrained run: one rule, the evaluation a wildcard.
+rule evaluate:
     input:
-        lambda w: job_of(f"{R}/evals/{w.run}/knn.json").deps,
+        lambda w: job_of(f"{R}/evals/{w.run}/{w.evaluation}.json").deps,
     output:
-        f"{R}/evals/{{run}}/knn.json",
-    params:
-        cmd=lambda w, output: job_of(output[0]).cmd,
-        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
+        f"{R}/evals/{{run}}/{{evaluation}}.json",
     log:
-        f"logs/{EXPERIMENT}/knn/{{run}}.log",
+        f"logs/{EXPERIMENT}/{{evaluation}}/{{run}}.log",
+    conda:
+        "../envs/ifnd.yaml"
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=60,
-    conda:
-        "../envs/ifnd.yaml"
-    shell:
-        "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
-
-
-rule linear:
-    input:
-        lambda w: job_of(f"{R}/evals/{w.run}/linear.json").deps,
-    output:
-        f"{R}/evals/{{run}}/linear.json",
+        runtime=lambda w: 60 if w.evaluation == "knn" else 240,
     params:
         cmd=lambda w, output: job_of(output[0]).cmd,
         config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
-    log:
-        f"logs/{EXPERIMENT}/linear/{{run}}.log",
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=240,
-    conda:
-        "../envs/ifnd.yaml"
     shell:
         "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
 
@@ -58,17 +39,17 @@ rule detect:
         md=f"{R}/detect/{{run}}/detect.md",
         png=f"{R}/detect/{{run}}/detect_pr.png",
         confusion=f"{R}/detect/{{run}}/confusion.json",
-    params:
-        cmd=lambda w, output: job_of(output.csv).cmd,
-        config_fingerprint=lambda w, output: job_of(output.csv).fingerprint,
     log:
         f"logs/{EXPERIMENT}/detect/{{run}}.log",
+    conda:
+        "../envs/ifnd.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/ifnd.yaml"
+    params:
+        cmd=lambda w, output: job_of(output.csv).cmd,
+        config_fingerprint=lambda w, output: job_of(output.csv).fingerprint,
     shell:
         "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
 
@@ -76,37 +57,39 @@ rule detect:
 rule splits:
     output:
         f"{R}/splits/f{{tag}}_s{{seed}}.json",
-    params:
-        cmd=lambda w, output: job_of(output[0]).cmd,
-        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
     log:
         f"logs/{EXPERIMENT}/splits/f{{tag}}_s{{seed}}.log",
+    conda:
+        "../envs/ifnd.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/ifnd.yaml"
+    params:
+        cmd=lambda w, output: job_of(output[0]).cmd,
+        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
     shell:
         "({params.cmd}) > {log} 2>&1"
 
 
 rule semisup:
     input:
-        lambda w: job_of(f"{R}/evals/main/{w.method}/s{w.seed}/semisup_{w.tag}.json").deps,
+        lambda w: job_of(
+            f"{R}/evals/main/{w.method}/s{w.seed}/semisup_{w.tag}.json"
+        ).deps,
     output:
         f"{R}/evals/main/{{method}}/s{{seed}}/semisup_{{tag}}.json",
-    params:
-        cmd=lambda w, output: job_of(output[0]).cmd,
-        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
     log:
         f"logs/{EXPERIMENT}/semisup/main/{{method}}/s{{seed}}/semisup_{{tag}}.log",
+    conda:
+        "../envs/ifnd.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=240,
-    conda:
-        "../envs/ifnd.yaml"
+    params:
+        cmd=lambda w, output: job_of(output[0]).cmd,
+        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
     shell:
         "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
 
@@ -115,18 +98,22 @@ rule rawpixels:
     input:
         stamp=lambda w: config_stamp(f"{R}/reference/rawpixels.json"),
     output:
-        report(f"{R}/reference/rawpixels.json", caption="../report/references.rst", category="References"),
-    params:
-        cmd=lambda w, output: job_of(output[0]).cmd,
-        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
+        report(
+            f"{R}/reference/rawpixels.json",
+            caption="../report/references.rst",
+            category="References",
+        ),
     log:
         f"logs/{EXPERIMENT}/reference/rawpixels.log",
+    conda:
+        "../envs/ifnd.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=120,
-    conda:
-        "../envs/ifnd.yaml"
+    params:
+        cmd=lambda w, output: job_of(output[0]).cmd,
+        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
     shell:
         "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
 
@@ -136,56 +123,60 @@ rule supervised:
         stamp=lambda w: config_stamp(f"{R}/reference/supervised/s{w.seed}.json"),
     output:
         f"{R}/reference/supervised/s{{seed}}.json",
-    params:
-        cmd=lambda w, output: job_of(output[0]).cmd,
-        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
     log:
         f"logs/{EXPERIMENT}/reference/supervised/s{{seed}}.log",
+    conda:
+        "../envs/ifnd.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=720,
-    conda:
-        "../envs/ifnd.yaml"
+    params:
+        cmd=lambda w, output: job_of(output[0]).cmd,
+        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
     shell:
         "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
 
 
 rule random_init:
     input:
-        lambda w: job_of(f"{R}/reference/random_init/s{w.seed}/{w.evaluation}.json").deps,
+        lambda w: job_of(
+            f"{R}/reference/random_init/s{w.seed}/{w.evaluation}.json"
+        ).deps,
     output:
         f"{R}/reference/random_init/s{{seed}}/{{evaluation}}.json",
-    params:
-        cmd=lambda w, output: job_of(output[0]).cmd,
-        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
     log:
         f"logs/{EXPERIMENT}/reference/random_init/s{{seed}}/{{evaluation}}.log",
+    conda:
+        "../envs/ifnd.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=240,
-    conda:
-        "../envs/ifnd.yaml"
+    params:
+        cmd=lambda w, output: job_of(output[0]).cmd,
+        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
     shell:
         "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
 
 
 rule random_init_semisup:
     input:
-        lambda w: job_of(f"{R}/reference/random_init/s{w.seed}/semisup_{w.tag}.json").deps,
+        lambda w: job_of(
+            f"{R}/reference/random_init/s{w.seed}/semisup_{w.tag}.json"
+        ).deps,
     output:
         f"{R}/reference/random_init/s{{seed}}/semisup_{{tag}}.json",
-    params:
-        cmd=lambda w, output: job_of(output[0]).cmd,
-        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
     log:
         f"logs/{EXPERIMENT}/reference/random_init/s{{seed}}/semisup_{{tag}}.log",
+    conda:
+        "../envs/ifnd.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=240,
-    conda:
-        "../envs/ifnd.yaml"
+    params:
+        cmd=lambda w, output: job_of(output[0]).cmd,
+        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
     shell:
         "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"

@@ -25,18 +25,18 @@ rule pretrain:
         fn_stats=f"{R}/runs/{{run}}/fn_stats.csv",
         resolved_config=f"{R}/runs/{{run}}/config.resolved.yaml",
         meta=f"{R}/runs/{{run}}/meta.json",
-    params:
-        cmd=lambda w, output, resources: pretrain_cmd(output, resources),
-        config_fingerprint=lambda w, output: job_of(output.model).fingerprint,
     log:
         f"logs/{EXPERIMENT}/pretrain/{{run}}.log",
     benchmark:
         f"logs/{EXPERIMENT}/benchmarks/pretrain/{{run}}.tsv"
+    conda:
+        "../envs/ifnd.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=720,
-    conda:
-        "../envs/ifnd.yaml"
+    params:
+        cmd=lambda w, output, resources: pretrain_cmd(output, resources),
+        config_fingerprint=lambda w, output: job_of(output.model).fingerprint,
     shell:
         "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
