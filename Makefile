@@ -1,4 +1,5 @@
 # make reproduce   set up, check the config and data, run the default experiment and the report
+# make select      the selection experiment on the validation split (config/selection.yaml)
 # make test        set up and run the tests
 # make lint        snakemake --lint and snakefmt --check
 # make dvc-repro   the same pipeline through DVC
@@ -30,10 +31,10 @@ export PATH := $(BIN):$(PATH)
 CONFIG_ARGS := --config config/config.yaml $(CONFIGFILE)
 SNAKEMAKE_CONFIG := $(if $(CONFIGFILE),--configfile $(CONFIGFILE))
 
-.PHONY: help setup data reproduce test lint dvc-repro dvc-yaml dvc-push dvc-pull report-html
+.PHONY: help setup data reproduce select test lint dvc-repro dvc-yaml dvc-push dvc-pull report-html
 
 help:
-	@sed -n '1,14p' Makefile
+	@sed -n '1,15p' Makefile
 
 setup: $(STAMP)
 
@@ -63,6 +64,12 @@ reproduce: setup
 	$(if $(CONFIGFILE),,ifnd report $(CONFIG_ARGS) --readme README.md)
 	$(if $(CONFIGFILE),,dvc commit --force --quiet)  # record Snakemake's outputs: `dvc repro` is then up to date
 	@echo "report: results/<experiment>/report.md (tables, figures and metrics beside it)"
+
+# The selection experiment: every candidate default on the validation split (docs/method.md,
+# Choice of the default); results/selection/report.md.
+select: setup
+	ifnd check --config config/config.yaml config/selection.yaml
+	snakemake --cores $(CORES) --configfile config/selection.yaml
 
 # Snakemake's HTML report (figures and tables with their captions and provenance).
 report-html: setup
