@@ -53,15 +53,10 @@ from .knn import knn_accuracy
 from .losses import combine_levels, ifnd_loss
 from .models import build_model
 from .optim import build_optimizer, learning_rate, scaled_lr, set_learning_rate
-from .vocabulary import RESUME_FREE_KEYS
+from .vocabulary import FN_STATS_COLUMNS, RESUME_FREE_KEYS, TRAIN_LOG_COLUMNS
 from .runinfo import code_version, package_versions, resolve_device, set_threads, write_json
 
 
-TRAIN_LOG_COLUMNS = ["epoch", "loss", "lr", "knn_top1", "epoch_seconds", "cluster_seconds",
-                     "monitor_seconds", "images_per_second", "acceptance_rate"]
-FN_STATS_COLUMNS = ["epoch", "level", "n_clusters", "acceptance_rate", "nmi", "ari", "purity_all",
-                    "purity_accepted", "accepted_fraction", "fn_per_anchor", "fn_precision",
-                    "fn_recall", "true_fn_per_anchor"]
 
 
 # --------------------------------------------------------------------------- state files
@@ -76,8 +71,8 @@ def config_differences(old: dict, new: dict) -> list[str]:
     return diffs
 
 
-def _write_csv(rows: list[dict], columns: list[str], path: Path) -> None:
-    atomic_write_text(path, pd.DataFrame(rows, columns=columns).to_csv(index=False))
+def _write_csv(rows: list[dict], columns, path: Path) -> None:
+    atomic_write_text(path, pd.DataFrame(rows, columns=list(columns)).to_csv(index=False))
 
 
 # --------------------------------------------------------------------------- the trainer

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 __all__ = ["Method", "METHODS", "METHOD_ORDER", "DETECTING", "labels", "short_labels", "colours",
            "RUN_GROUPS", "run_path", "parse_run_path", "TABLES", "FIGURES", "EVALUATIONS",
-           "EXECUTION_ONLY_KEYS", "IDENTITY_FREE_KEYS", "RESUME_FREE_KEYS", "EVALUATION_KEYS"]
+           "EXECUTION_ONLY_KEYS", "IDENTITY_FREE_KEYS", "RESUME_FREE_KEYS", "EVALUATION_KEYS",
+           "TRAIN_LOG_COLUMNS", "TRAIN_LOG_REQUIRED", "FN_STATS_COLUMNS", "FN_BATCH_COLUMNS",
+           "FN_LEVEL_COLUMNS"]
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,20 @@ FIGURES = {
 }
 # the evaluations of a run (semisup_{percent} per label fraction of eval.semisup.fractions)
 EVALUATIONS = ("knn", "linear", "semisup_1", "semisup_10")
+
+# The CSV files of a run folder, as the trainer writes them and the report reads them.
+# train_log.csv: one row per epoch (the report needs only TRAIN_LOG_REQUIRED).
+TRAIN_LOG_COLUMNS = ("epoch", "loss", "lr", "knn_top1", "epoch_seconds", "cluster_seconds",
+                     "monitor_seconds", "images_per_second", "acceptance_rate")
+TRAIN_LOG_REQUIRED = ("epoch", "loss", "knn_top1")
+# fn_stats.csv: per epoch, one row per k-means level (FN_LEVEL_COLUMNS filled) and one
+# ``level == "batch"`` row of in-batch detection statistics (FN_BATCH_COLUMNS filled).
+FN_BATCH_COLUMNS = ("acceptance_rate", "fn_per_anchor", "fn_precision", "fn_recall", "true_fn_per_anchor")
+FN_LEVEL_COLUMNS = ("n_clusters", "nmi", "ari", "purity_all", "purity_accepted", "accepted_fraction")
+FN_STATS_COLUMNS = ("epoch", "level", "n_clusters", "acceptance_rate", "nmi", "ari", "purity_all",
+                    "purity_accepted", "accepted_fraction", "fn_per_anchor", "fn_precision",
+                    "fn_recall", "true_fn_per_anchor")
+assert set(FN_STATS_COLUMNS) == {"epoch", "level", *FN_BATCH_COLUMNS, *FN_LEVEL_COLUMNS}
 
 # --------------------------------------------------------------------------- result-neutral keys
 # Config keys that change how a run is executed or shown, not what it computes: they are left

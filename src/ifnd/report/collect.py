@@ -56,10 +56,11 @@ DATASET_TEST_IMAGES = {"fashion-mnist": 10000, "cifar10": 10000, "cifar100": 100
 
 SPLIT_NAMES = {"test": "test", "val": "validation"}
 
-TRAIN_LOG_COLUMNS = ("epoch", "loss", "knn_top1")
-BATCH_COLUMNS = ("acceptance_rate", "fn_per_anchor", "fn_precision", "fn_recall", "true_fn_per_anchor")
-LEVEL_COLUMNS = ("n_clusters", "nmi", "ari", "purity_all", "purity_accepted", "accepted_fraction")
-FN_STATS_COLUMNS = ("epoch", "level") + BATCH_COLUMNS + LEVEL_COLUMNS
+# the run folder's CSV files: the trainer's schema (ifnd.vocabulary)
+TRAIN_LOG_COLUMNS = vocabulary.TRAIN_LOG_REQUIRED
+BATCH_COLUMNS = vocabulary.FN_BATCH_COLUMNS
+LEVEL_COLUMNS = vocabulary.FN_LEVEL_COLUMNS
+FN_STATS_COLUMNS = vocabulary.FN_STATS_COLUMNS
 
 _SEED_DIR = re.compile(r"^s(\d+)$")
 _CLASS_DIR = re.compile(r"^c(\d+)$")
