@@ -78,18 +78,24 @@ def _run_values(results: Results, dotted: str) -> list:
     return seen
 
 
+# (row label, the config keys it shows (several: joined by " / "), the datasets it applies to
+# (None: every dataset))
 SETTINGS = [
-    ("Dataset", "data.name"), ("Classes kept", "data.classes"), ("CIFAR-100 labels", "data.label_kind"),
-    ("Training images (subset)", "data.train_subset"),
-    ("Validation images (held out of the training images)", "data.val_subset"),
-    ("Test images (subset)", "data.test_subset"),
-    ("Image size", "data.image_size"), ("Backbone", "model.arch"), ("First-stage width", "model.width"),
-    ("CIFAR stem", "model.cifar_stem"), ("Projection head", None), ("Pretraining epochs", "train.epochs"),
-    ("Batch size", "train.batch_size"), ("Optimizer", "train.optimizer"), ("Learning rate (per 256)", "train.lr"),
-    ("Warm-up epochs (lr)", "train.warmup_epochs"), ("Temperature", "train.temperature"),
-    ("Precision", "train.precision"), ("Crop scale", "augment.crop_scale"),
-    ("Linear eval epochs", "eval.linear.epochs"), ("Semi-supervised epochs", "eval.semisup.epochs"),
-    ("kNN k / T", None),
+    ("Dataset", ("data.name",), None), ("Classes kept", ("data.classes",), None),
+    ("CIFAR-100 labels", ("data.label_kind",), ("cifar100",)),
+    ("Training images (subset)", ("data.train_subset",), None),
+    ("Validation images (held out of the training images)", ("data.val_subset",), None),
+    ("Test images (subset)", ("data.test_subset",), None),
+    ("Image size", ("data.image_size",), None), ("Backbone", ("model.arch",), None),
+    ("First-stage width", ("model.width",), None), ("CIFAR stem", ("model.cifar_stem",), None),
+    ("Projection head", ("model.proj_hidden", "model.proj_dim"), None),
+    ("Pretraining epochs", ("train.epochs",), None), ("Batch size", ("train.batch_size",), None),
+    ("Optimizer", ("train.optimizer",), None), ("Learning rate (per 256)", ("train.lr",), None),
+    ("Warm-up epochs (lr)", ("train.warmup_epochs",), None), ("Temperature", ("train.temperature",), None),
+    ("Precision", ("train.precision",), None), ("Crop scale", ("augment.crop_scale",), None),
+    ("Linear eval epochs", ("eval.linear.epochs",), None),
+    ("Semi-supervised epochs", ("eval.semisup.epochs",), None),
+    ("kNN k / T", ("eval.knn_k", "eval.knn_t"), None),
 ]
 
 
@@ -108,17 +114,16 @@ def _which_numbers_chose(results: Results) -> str:
 
 def section_what_was_run(results: Results, cfg: dict) -> list[str]:
     rows = []
-    for label, key in SETTINGS:
-        if label == "CIFAR-100 labels" and get_dotted(cfg, "data.name", None) != "cifar100":
+    for label, keys, datasets in SETTINGS:
+        if datasets is not None and get_dotted(cfg, "data.name", None) not in datasets:
             continue
-        if key is None:
-            keys = ("model.proj_hidden", "model.proj_dim") if label == "Projection head" else ("eval.knn_k", "eval.knn_t")
+        if len(keys) > 1:
             run_v = [" / ".join(_fmt(v) for v in combo) for combo in
                      {tuple(get_dotted(r.config, k, None) for k in keys) for r in results.select("main") if r.config}]
             conf_v = " / ".join(_fmt(get_dotted(cfg, k, None)) for k in keys)
         else:
-            run_v = [_fmt(v) for v in _run_values(results, key)]
-            conf_v = _fmt(get_dotted(cfg, key, None))
+            run_v = [_fmt(v) for v in _run_values(results, keys[0])]
+            conf_v = _fmt(get_dotted(cfg, keys[0], None))
         runs_text = ", ".join(sorted(run_v)) if run_v else "– (no run config found)"
         note = "" if not run_v or run_v == [conf_v] else "differs"
         rows.append({"Setting": label, "Main runs (config.resolved.yaml)": runs_text,
@@ -163,11 +168,11 @@ def _planned_missing(results: Results, wf: dict) -> list[str]:
 METHOD_CHOICES = [
     ("Removal of detected false negatives", "method.removal", "elim: drop from the denominator; attr: extra positives"),
     ("k-means levels (clusters per level)", "fnd.levels", "hierarchical semantic definition"),
-    ("k-means iterations / restarts", None, ""),
+    ("k-means iterations / restarts", ("fnd.kmeans_niter", "fnd.kmeans_nredo"), ""),
     ("First clustering after epoch", "fnd.warmup_epochs", ""),
     ("Clustering every", "fnd.cluster_every", "epochs"),
     ("Acceptance schedule", "fnd.schedule", "linear ramp | step (quarters) | all at once"),
-    ("Acceptance rate start / max", None, ""),
+    ("Acceptance rate start / max", ("fnd.rate_start", "fnd.rate_max"), ""),
     ("Ramp reaches the max at epoch", "fnd.ramp_end_epoch", ""),
     ("Confidence ranking", "fnd.ranking", "per_cluster: within each cluster; global: over all samples"),
     ("Combining levels", "fnd.combine", "union of levels, or the loss averaged over levels"),
@@ -182,9 +187,8 @@ def section_method_choices(results: Results, cfg: dict) -> list[str]:
     where = "the resolved config of the main IFND runs" if ifnd_runs else "the given config (no IFND run config found)"
     rows = []
     for label, key, meaning in METHOD_CHOICES:
-        if key is None:
-            keys = ("fnd.kmeans_niter", "fnd.kmeans_nredo") if label.startswith("k-means") \
-                else ("fnd.rate_start", "fnd.rate_max")
+        if isinstance(key, tuple):  # several keys shown together
+            keys = key
             value = " / ".join(_fmt(get_dotted(source, k, None)) for k in keys)
             distinct = {tuple(_fmt(get_dotted(r.config, k, None)) for k in keys) for r in ifnd_runs}
         else:
