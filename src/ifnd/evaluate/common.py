@@ -92,11 +92,11 @@ def add_reference_arguments(parser) -> None:
 
 
 def open_config(args):
-    """(validated config, device) for a reference command."""
+    """(validated config, device, training split, scored split) for a reference command."""
     cfg = config_from_args(args)
     device = resolve_device(args.device or cfg["train"]["device"])
     set_threads(cfg["train"]["threads"])
-    return cfg, device
+    return (cfg, device, *datasets_of(cfg, args.on))
 
 
 def datasets_of(cfg: dict, on: str = "test"):

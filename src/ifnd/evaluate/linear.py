@@ -154,18 +154,23 @@ def train_linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: tor
             total = 0.0
             for s in range(steps):
                 b = perm[s * bs:(s + 1) * bs]
-                loss = F.cross_entropy(head(train_x[b]), train_y[b])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                total += loss.detach() * len(b)
+                total += sgd_step(opt, sched, F.cross_entropy(head(train_x[b]), train_y[b])) * len(b)
             bar.set_postfix(loss=f"{float(total) / n:.4f}", refresh=False)
     with torch.no_grad():
         out = classification_metrics(head(test_x), test_y, num_classes)
         out["train_top1"] = topk_accuracy(head(train_x), train_y, 1)
     out["epochs"] = epochs
     return out
+
+
+def sgd_step(opt: torch.optim.Optimizer, sched, loss: torch.Tensor) -> torch.Tensor:
+    """One step of the linear probe: gradients of ``loss``, the optimiser, the scheduler; the
+    detached loss."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    return loss.detach()
 
 
 def train_linear_augmented(model, train, test, cfg: dict, device: torch.device, *,
@@ -208,12 +213,7 @@ def train_linear_augmented(model, train, test, cfg: dict, device: torch.device, 
             with torch.no_grad(), autocast(device, prec):
                 h = backbone(x)
             h = (h.float() - mean) / std
-            loss = F.cross_entropy(head(h), labels[b.to(device)])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.detach() * len(b)
+            total += sgd_step(opt, sched, F.cross_entropy(head(h), labels[b.to(device)])) * len(b)
         bar.set_postfix(loss=f"{float(total) / n:.4f}", refresh=False)
     with torch.no_grad():
         out = classification_metrics(head((test_f - mean) / std), test.labels, train.num_classes)

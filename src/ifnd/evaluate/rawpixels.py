@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ..augment import normalize, to_float
-from .common import add_reference_arguments, datasets_of, open_config, write_metrics
+from .common import add_reference_arguments, open_config, write_metrics
 from ..knn import knn_accuracy
 from .linear import rows, train_linear_probe
 from .semisup import percent_name
@@ -36,14 +36,12 @@ def pixel_features(dataset, image_size: int, batch_size: int = 4096) -> torch.Te
                       for s in range(0, n, batch_size)])
 
 
-def add_arguments(parser) -> None:
-    add_reference_arguments(parser)
+add_arguments = add_reference_arguments  # the options of a reference computed from a config
 
 
 def run(args) -> int:
     started = time.time()
-    cfg, device = open_config(args)
-    train, test = datasets_of(cfg, args.on)
+    cfg, device, train, test = open_config(args)
     size = cfg["data"]["image_size"]
     ev, lin = cfg["eval"], cfg["eval"]["linear"]
     # one pass over the images: [0, 1] pixels, and the standardised model input derived from them

@@ -17,18 +17,16 @@ from torch import nn
 
 from ..hardware import resolve_execution
 from ..models import build_backbone
-from .common import add_reference_arguments, datasets_of, open_config, write_metrics
+from .common import add_reference_arguments, open_config, write_metrics
 from .semisup import evaluate_classifier, train_classifier
 
 
-def add_arguments(parser) -> None:
-    add_reference_arguments(parser)
+add_arguments = add_reference_arguments  # the options of a reference computed from a config
 
 
 def run(args) -> int:
     started = time.time()
-    cfg, device = open_config(args)
-    train, test = datasets_of(cfg, args.on)
+    cfg, device, train, test = open_config(args)
     sup, tr = cfg["eval"]["supervised"], cfg["train"]
     seed = int(tr["seed"])
     ex = resolve_execution(tr, device)

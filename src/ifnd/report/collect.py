@@ -529,3 +529,23 @@ def _class_count(run: Run) -> int | None:
     if name == "cifar100":
         return 20 if run.cfg("data.label_kind") == "coarse" else 100
     return DATASET_CLASSES.get(name)
+
+
+# --------------------------------------------------------------------------- command line
+
+def add_results_arguments(parser, what: str) -> None:
+    """``--results``, ``--config`` and ``--out`` of ``ifnd tables`` and ``ifnd figures``."""
+    parser.add_argument("--results", default="results", help="the results folder of one experiment")
+    parser.add_argument("--config", nargs="+", default=None, metavar="FILE",
+                        help="the config the experiment ran with: only its runs and seeds are read, "
+                             "and every file is checked against it (without it: every run found)")
+    parser.add_argument("--out", default=None, help=f"folder for the {what} (default: RESULTS/{what})")
+
+
+def results_of(args) -> Results:
+    """The Results of ``--results``, restricted to and checked against ``--config`` if given."""
+    if getattr(args, "config", None):
+        from ..config import load_config
+
+        return Results(args.results, load_config(args.config[0], extra_files=args.config[1:]))
+    return Results(args.results)

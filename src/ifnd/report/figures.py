@@ -23,7 +23,7 @@ from matplotlib.ticker import MaxNLocator
 from .. import vocabulary
 from ..errors import UserError
 from ..fileio import atomic_output
-from .collect import Results
+from .collect import Results, add_results_arguments, results_of
 from .stats import paired_difference, summarise
 from .tables import METHOD_LABELS, dataset_label
 
@@ -370,16 +370,10 @@ def draw_figures(results: Results, out_dir: str | Path) -> list[Path]:
 # --------------------------------------------------------------------------- command line
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--results", default="results", help="the results folder of one experiment")
-    parser.add_argument("--config", nargs="+", default=None, metavar="FILE",
-                        help="the config the experiment ran with: only its runs and seeds are read, "
-                             "and every file is checked against it (without it: every run found)")
-    parser.add_argument("--out", default=None, help="folder for the figures (default: RESULTS/figures)")
+    add_results_arguments(parser, "figures")
 
 
 def run(args) -> int:
-    from .tables import results_of
-
     results = results_of(args)
     out = Path(args.out) if args.out else Path(args.results) / "figures"
     if out.exists() and not out.is_dir():

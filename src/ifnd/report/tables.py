@@ -23,7 +23,7 @@ import pandas as pd
 from ..config import atomic_write_text, flatten
 from .. import vocabulary
 from ..errors import UserError
-from .collect import Results
+from .collect import Results, add_results_arguments, results_of
 from .markdown import Metric, fmt_diff, fmt_value, markdown_table
 from .stats import Stat, paired_difference, summarise
 
@@ -458,23 +458,10 @@ def write_flat_metrics(tables_dir: str | Path, out_dir: str | Path) -> list[Path
 # --------------------------------------------------------------------------- command line
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--results", default="results", help="the results folder of one experiment")
-    parser.add_argument("--config", nargs="+", default=None, metavar="FILE",
-                        help="the config the experiment ran with: only its runs and seeds are read, "
-                             "and every file is checked against it (without it: every run found)")
-    parser.add_argument("--out", default=None, help="folder for the tables (default: RESULTS/tables)")
+    add_results_arguments(parser, "tables")
     parser.add_argument("--metrics", default=None, metavar="DIR",
                         help="also write the flat metric files (one JSON per method, ablation and "
                              "reference: means over seeds) to DIR")
-
-
-def results_of(args) -> Results:
-    """The Results of ``--results``, restricted to and checked against ``--config`` if given."""
-    if getattr(args, "config", None):
-        from ..config import load_config
-
-        return Results(args.results, load_config(args.config[0], extra_files=args.config[1:]))
-    return Results(args.results)
 
 
 def run(args) -> int:
