@@ -712,7 +712,7 @@ def latest(entries: list[dict], benchmark: str, full_only: bool = False,
     return pool[-1] if pool else None
 
 
-def _fmt(v, digits=1):
+def fmt(v, digits=1):
     if v is None:
         return "n/a"
     if isinstance(v, float):
@@ -720,7 +720,7 @@ def _fmt(v, digits=1):
     return str(v)
 
 
-def _si(v, unit="FLOP"):
+def si(v, unit="FLOP"):
     if v is None:
         return "n/a"
     for p, s in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
@@ -754,11 +754,11 @@ def _render_throughput(e: dict) -> list[str]:
            "| model | batch | timed steps x runs | ours: images/s per run | peer (lightly): images/s per run | median ours/peer |",
            "|---|---|---|---|---|---|"]
     for key, r in e["results"].items():
-        ours = ", ".join(_fmt(v, 0) for v in r.get("ours", [])) or "not run"
-        peer = ", ".join(_fmt(v, 0) for v in r.get("peer", [])) or "not run"
+        ours = ", ".join(fmt(v, 0) for v in r.get("ours", [])) or "not run"
+        peer = ", ".join(fmt(v, 0) for v in r.get("peer", [])) or "not run"
         ratio = r.get("median_ratio")
         out.append(f"| {r.get('label', key)} | {r.get('batch_size')} | {r.get('steps')} x {r.get('repeats')} | "
-                   f"{ours} | {peer} | {_fmt(ratio, 2) + 'x' if ratio else 'n/a'} |")
+                   f"{ours} | {peer} | {fmt(ratio, 2) + 'x' if ratio else 'n/a'} |")
     for key, r in e["results"].items():
         bound = ratio_bound(r)
         if bound is not None and r.get("median_ratio", 99) < 1.5:
@@ -766,15 +766,15 @@ def _render_throughput(e: dict) -> list[str]:
             whole = 1e3 * r["batch_size"] / r["ours_median"]
             text = (f"What bounds the ratio ({key}): both run the same model module, and our model "
                     f"step alone (forward, loss, backward, SGD; synchronised) takes "
-                    f"{_fmt(r['breakdown']['ours']['step_ms'], 0)} ms per batch of {r['batch_size']}, while "
-                    f"the peer's whole step takes {_fmt(1e3 * r['batch_size'] / r['peer_median'], 0)} ms: "
-                    f"even with a free data path, ours/peer could not exceed {_fmt(bound, 2)}x "
-                    f"(measured {_fmt(r['median_ratio'], 2)}x, below the 1.5x target).")
+                    f"{fmt(r['breakdown']['ours']['step_ms'], 0)} ms per batch of {r['batch_size']}, while "
+                    f"the peer's whole step takes {fmt(1e3 * r['batch_size'] / r['peer_median'], 0)} ms: "
+                    f"even with a free data path, ours/peer could not exceed {fmt(bound, 2)}x "
+                    f"(measured {fmt(r['median_ratio'], 2)}x, below the 1.5x target).")
             if bound >= 1.5:
                 text += (f" The target lies inside that bound: in the timed runs our whole step took "
-                         f"{_fmt(whole, 0)} ms per batch, {_fmt(whole - parts, 0)} ms more than its "
-                         f"synchronised parts measured alone ({_fmt(parts, 0)} ms), and that gap, not "
-                         f"augmentation ({_fmt(r['breakdown']['ours'].get('augment_ms'), 1)} ms), is what "
+                         f"{fmt(whole, 0)} ms per batch, {fmt(whole - parts, 0)} ms more than its "
+                         f"synchronised parts measured alone ({fmt(parts, 0)} ms), and that gap, not "
+                         f"augmentation ({fmt(r['breakdown']['ours'].get('augment_ms'), 1)} ms), is what "
                          f"separates the measured ratio from the bound.")
             out += ["", text]
     compiled = [(key, r) for key, r in e["results"].items() if r.get("ours-compiled")]
@@ -786,8 +786,8 @@ def _render_throughput(e: dict) -> list[str]:
         for key, r in compiled:
             def ratio_text(name):
                 v = r.get(name)
-                return _fmt(v, 2) + "x" if v else "n/a"
-            out.append(f"| {r.get('label', key)} | {', '.join(_fmt(v, 0) for v in r['ours-compiled'])} | "
+                return fmt(v, 2) + "x" if v else "n/a"
+            out.append(f"| {r.get('label', key)} | {', '.join(fmt(v, 0) for v in r['ours-compiled'])} | "
                        f"{ratio_text('compiled_over_peer_median_ratio')} | {ratio_text('compiled_over_ours_median_ratio')} |")
     bd = [(k, r["breakdown"]) for k, r in e["results"].items() if r.get("breakdown")]
     if bd:
@@ -806,11 +806,11 @@ def _headline(e: dict) -> str:
         if not isinstance(r, dict) or key.startswith("_"):
             continue
         if e.get("benchmark") == "step_throughput":
-            impls = [f"{n} {_fmt(r[n + '_median'], 0)}" for n in ("ours", "peer", "ours-compiled")
+            impls = [f"{n} {fmt(r[n + '_median'], 0)}" for n in ("ours", "peer", "ours-compiled")
                      if r.get(n + "_median")]
             parts.append(f"{key} ({r.get('precision')}): " + ", ".join(impls) + " images/s")
         elif e.get("benchmark") == "mfu" and r.get("mfu_percent") is not None:
-            parts.append(f"{key}: MFU {_fmt(r['mfu_percent'], 1)}%")
+            parts.append(f"{key}: MFU {fmt(r['mfu_percent'], 1)}%")
     return "; ".join(parts)
 
 
@@ -831,19 +831,19 @@ def _render_mfu(e: dict) -> list[str]:
         if key.startswith("_"):
             continue
         alone = r.get("model_step_mfu_percent")
-        out.append(f"| {r.get('label', key)} | {r.get('peak_precision', 'bf16')} | {_si(r.get('flops_per_image'))} | "
-                   f"{_fmt(r.get('images_per_second'), 0)} | {_si(r.get('achieved_flops_per_second'), 'FLOP/s')} | "
-                   f"{_si(r.get('peak_flops_per_second'), 'FLOP/s')} | {_fmt(r.get('mfu_percent'), 1)}% | "
-                   f"{_fmt(alone, 1) + '%' if alone is not None else 'n/a'} |")
+        out.append(f"| {r.get('label', key)} | {r.get('peak_precision', 'bf16')} | {si(r.get('flops_per_image'))} | "
+                   f"{fmt(r.get('images_per_second'), 0)} | {si(r.get('achieved_flops_per_second'), 'FLOP/s')} | "
+                   f"{si(r.get('peak_flops_per_second'), 'FLOP/s')} | {fmt(r.get('mfu_percent'), 1)}% | "
+                   f"{fmt(alone, 1) + '%' if alone is not None else 'n/a'} |")
         if alone is not None and r.get("mfu_percent", 100) < 50:
             bounds.append(f"{key}: the model step alone (forward, loss, backward, SGD, synchronised; no "
-                          f"augmentation) reaches {_fmt(alone, 1)}% of the peak, so the convolution and matmul "
+                          f"augmentation) reaches {fmt(alone, 1)}% of the peak, so the convolution and matmul "
                           f"kernels on this model's shapes, not the rest of our step, bound its MFU of "
-                          f"{_fmt(r.get('mfu_percent'), 1)}% below the 50% target.")
+                          f"{fmt(r.get('mfu_percent'), 1)}% below the 50% target.")
     if bounds:
         out += ["", "What bounds it: " + " ".join(bounds)]
     peaks = e["results"].get("_peak", {})
-    context = ", ".join(f"{name} {_si(p.get('flops_per_second'), 'FLOP/s')}" for name, p in peaks.items()
+    context = ", ".join(f"{name} {si(p.get('flops_per_second'), 'FLOP/s')}" for name, p in peaks.items()
                         if isinstance(p, dict))
     return out + ["", "FLOPs counted with torch.utils.flop_counter.FlopCounterMode (matmuls and "
                   "convolutions, forward and backward of both views); the peak is the best "
@@ -852,10 +852,10 @@ def _render_mfu(e: dict) -> list[str]:
 
 def _render_cluster(e: dict) -> list[str]:
     r = e["results"]
-    out = [f"Baseline epoch: {_fmt(r.get('baseline_epoch_seconds'), 2)} s "
+    out = [f"Baseline epoch: {fmt(r.get('baseline_epoch_seconds'), 2)} s "
            f"({r.get('steps_per_epoch')} steps, {r.get('n_train')} images). "
-           f"Embedding pass over the training set: {_fmt(r.get('embed_seconds'), 2)} s. "
-           f"kNN monitor (test embedding + kNN, context): {_fmt(r.get('knn_monitor_seconds'), 2)} s. "
+           f"Embedding pass over the training set: {fmt(r.get('embed_seconds'), 2)} s. "
+           f"kNN monitor (test embedding + kNN, context): {fmt(r.get('knn_monitor_seconds'), 2)} s. "
            f"Embeddings from: {r.get('embeddings_from')}.", "",
            "| variant | k-means + selection + statistics (s) | share of epoch, train.py (shared embedding) | "
            "share of epoch, separate embedding pass | FN precision | FN recall | FN/anchor | "
@@ -863,10 +863,10 @@ def _render_cluster(e: dict) -> list[str]:
            "|---|---|---|---|---|---|---|---|"]
     for name, v in r.get("variants", {}).items():
         q = v.get("quality", {})
-        out.append(f"| {name} | {_fmt(v.get('update_seconds'), 3)} | {_fmt(v.get('share_trainpy_percent'), 1)}% | "
-                   f"{_fmt(v.get('share_separate_percent'), 1)}% | {_fmt(q.get('precision'), 3)} | "
-                   f"{_fmt(q.get('recall'), 3)} | {_fmt(q.get('fn_per_anchor'), 1)} | "
-                   f"{_fmt(v.get('ari_vs_reference'), 3)} |")
+        out.append(f"| {name} | {fmt(v.get('update_seconds'), 3)} | {fmt(v.get('share_trainpy_percent'), 1)}% | "
+                   f"{fmt(v.get('share_separate_percent'), 1)}% | {fmt(q.get('precision'), 3)} | "
+                   f"{fmt(q.get('recall'), 3)} | {fmt(q.get('fn_per_anchor'), 1)} | "
+                   f"{fmt(v.get('ari_vs_reference'), 3)} |")
     out += ["", f"Target: at most {r.get('target_percent', 10)}% of a baseline epoch. "
             f"Acceptance rate for the quality columns: {r.get('quality_rate')}.", ""]
     if r.get("recommendation"):
@@ -882,29 +882,29 @@ def _render_memory(e: dict) -> list[str]:
         if r.get("from_entry"):
             name = f"{name} (from the run of {r['from_entry']})"
         cuda = r.get("cuda_max_memory_allocated")
-        out.append(f"| {name} | {_fmt(r.get('max_rss_gib'), 2)} GiB | "
-                   f"{_fmt(cuda / 2**30, 2) + ' GiB' if cuda else 'n/a (CPU)'} | {r.get('returncode')} | "
-                   f"{_fmt(r.get('wall_seconds'), 1)} |")
+        out.append(f"| {name} | {fmt(r.get('max_rss_gib'), 2)} GiB | "
+                   f"{fmt(cuda / 2**30, 2) + ' GiB' if cuda else 'n/a (CPU)'} | {r.get('returncode')} | "
+                   f"{fmt(r.get('wall_seconds'), 1)} |")
     return out + ["", "Target: below 4 GiB.", ""]
 
 
 def _render_gpu(e: dict) -> list[str]:
     r = e["results"]
     out = [f"Card: {r.get('card')}. Batch {r.get('batch_size')}; bf16 matmul peak "
-           f"{_si(r.get('peak_flops_per_second'), 'FLOP/s')}; FLOPs/image {_si(r.get('flops_per_image'))}.", "",
+           f"{si(r.get('peak_flops_per_second'), 'FLOP/s')}; FLOPs/image {si(r.get('flops_per_image'))}.", "",
            "| implementation | images/s per run | median | MFU |", "|---|---|---|---|"]
     for impl, v in r.get("impls", {}).items():
-        out.append(f"| {impl} | {', '.join(_fmt(x, 0) for x in v['images_per_second'])} | "
-                   f"{_fmt(v.get('median'), 0)} | {_fmt(v.get('mfu_percent'), 1)}% |")
+        out.append(f"| {impl} | {', '.join(fmt(x, 0) for x in v['images_per_second'])} | "
+                   f"{fmt(v.get('median'), 0)} | {fmt(v.get('mfu_percent'), 1)}% |")
     if r.get("ratios"):
         out += ["", "Median ratios (per adjacent pair of runs): " +
-                ", ".join(f"{k} {_fmt(v, 2)}x" for k, v in r["ratios"].items())]
+                ", ".join(f"{k} {fmt(v, 2)}x" for k, v in r["ratios"].items())]
     if r.get("sync_debug"):
         out += ["", f"Host-device synchronisations in our step loop (torch.cuda sync debug mode): {r['sync_debug']}"]
     return out + [""]
 
 
-def _with_other_memory_runs(entries: list[dict], e: dict) -> dict:
+def with_other_memory_runs(entries: list[dict], e: dict) -> dict:
     """Add the runs (default / clustering) that ``e`` lacks from older entries of the same
     kind (quick or not, on the same device), newest first, marked with their date."""
     e = dict(e, results=dict(e["results"]))
@@ -944,7 +944,7 @@ def render_markdown(data: dict, json_name: str = "results.json") -> str:
         if bench == "gpu":  # a run on a real GPU beats a newer CPU smoke run of gpu.py
             e = latest(gpu_entries(entries), "gpu") or e
         if bench == "memory" and e is not None:
-            e = _with_other_memory_runs(entries, e)
+            e = with_other_memory_runs(entries, e)
         gpu_entry = e is not None and bench == "gpu" and e.get("machine", {}).get("gpu")
         if bench == "gpu" and not gpu_entry:
             lines += ["**GPU figures are still to be measured**: no GPU was available when these "

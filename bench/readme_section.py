@@ -53,13 +53,13 @@ def section(data: dict, include_quick: bool = False, results_link: str = "bench/
         parts, precisions = [], set()
         for key, r in e["results"].items():
             precisions.add(r.get("precision"))
-            s = f"{r.get('label', key)}: ours {B._fmt(r.get('ours_median'), 0)} images/s"
+            s = f"{r.get('label', key)}: ours {B.fmt(r.get('ours_median'), 0)} images/s"
             if r.get("peer_median"):
-                s += (f" vs {B._fmt(r.get('peer_median'), 0)} for lightly "
-                      f"(median ratio {B._fmt(r.get('median_ratio'), 2)}x)")
+                s += (f" vs {B.fmt(r.get('peer_median'), 0)} for lightly "
+                      f"(median ratio {B.fmt(r.get('median_ratio'), 2)}x)")
             if r.get("compiled_over_peer_median_ratio"):
-                s += (f"; with train.compile {B._fmt(r.get('ours-compiled_median'), 0)} images/s "
-                      f"({B._fmt(r.get('compiled_over_peer_median_ratio'), 2)}x lightly)")
+                s += (f"; with train.compile {B.fmt(r.get('ours-compiled_median'), 0)} images/s "
+                      f"({B.fmt(r.get('compiled_over_peer_median_ratio'), 2)}x lightly)")
             parts.append(s)
         prec = "/".join(sorted(p for p in precisions if p))
         lines.append(f"- Training step on {kind}, {e['date'][:10]} (augmentation, forward, backward, "
@@ -68,9 +68,9 @@ def section(data: dict, include_quick: bool = False, results_link: str = "bench/
         e = B.latest(entries, "mfu", full_only=not include_quick, kind=kind)
         if not e:
             continue
-        parts = [f"{r.get('label', k).split(':')[0]}: {B._fmt(r.get('mfu_percent'), 1)}% of the "
-                 f"{r.get('peak_precision', 'bf16')} peak {B._si(r.get('peak_flops_per_second'), 'FLOP/s')} "
-                 f"({B._si(r.get('achieved_flops_per_second'), 'FLOP/s')})"
+        parts = [f"{r.get('label', k).split(':')[0]}: {B.fmt(r.get('mfu_percent'), 1)}% of the "
+                 f"{r.get('peak_precision', 'bf16')} peak {B.si(r.get('peak_flops_per_second'), 'FLOP/s')} "
+                 f"({B.si(r.get('achieved_flops_per_second'), 'FLOP/s')})"
                  for k, r in e["results"].items() if not k.startswith("_")]
         lines.append(f"- Model FLOPs utilisation on {kind}, against the measured matmul peak of the "
                      f"precision in use: " + "; ".join(parts) + ".")
@@ -79,22 +79,22 @@ def section(data: dict, include_quick: bool = False, results_link: str = "bench/
         r = e["results"]
         ref = next(iter(r.get("variants", {}).values()), {})
         lines.append(f"- IFND clustering step ({r.get('n_train')} images): "
-                     f"{B._fmt(ref.get('share_trainpy_percent'), 1)}% of a baseline epoch as train.py runs it "
+                     f"{B.fmt(ref.get('share_trainpy_percent'), 1)}% of a baseline epoch as train.py runs it "
                      f"(k-means + selection; the embedding pass is shared with the kNN monitor), "
-                     f"{B._fmt(ref.get('share_separate_percent'), 1)}% with a separate embedding pass "
-                     f"(target: at most {B._fmt(r.get('target_percent'), 0)}%).")
+                     f"{B.fmt(ref.get('share_separate_percent'), 1)}% with a separate embedding pass "
+                     f"(target: at most {B.fmt(r.get('target_percent'), 0)}%).")
     e = get("memory")
     if e:
-        r = B._with_other_memory_runs(entries, e)["results"]
+        r = B.with_other_memory_runs(entries, e)["results"]
         runs = [f"{k} {_gib(v.get('max_rss_gib'))}" for k, v in r.items() if isinstance(v, dict)]
         lines.append(f"- Peak memory (max RSS) of a one-epoch default `ifnd pretrain`: " + ", ".join(runs)
-                     + f" (target: below {B._fmt(r.get('target_gib'), 0)} GiB).")
+                     + f" (target: below {B.fmt(r.get('target_gib'), 0)} GiB).")
     e = B.latest(B.gpu_entries(entries), "gpu", full_only=not include_quick)
     if e:
         r = e["results"]
-        parts = [f"{k} {B._fmt(v.get('median'), 0)} images/s (MFU {B._fmt(v.get('mfu_percent'), 1)}%)"
+        parts = [f"{k} {B.fmt(v.get('median'), 0)} images/s (MFU {B.fmt(v.get('mfu_percent'), 1)}%)"
                  for k, v in r.get("impls", {}).items()]
-        ratios = "; median ratios " + ", ".join(f"{k} {B._fmt(v, 2)}x" for k, v in r["ratios"].items()) \
+        ratios = "; median ratios " + ", ".join(f"{k} {B.fmt(v, 2)}x" for k, v in r["ratios"].items()) \
             if r.get("ratios") else ""
         lines.append(f"- GPU ({r.get('card')}, ResNet-18 CIFAR stem, batch {r.get('batch_size')}, "
                      f"{e['date'][:10]}): " + ", ".join(parts) + ratios + ".")
