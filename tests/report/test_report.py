@@ -158,5 +158,6 @@ def test_claims_section_states_each_claim_with_paired_evidence(results_dir):
     assert "linear top-1 +2.50 points [95% CI -3.85, +8.85], 2 seeds" in text
     assert ": not resolved at this scale." in text
     assert "IFND recovers 26% of it" in text
-    assert "attraction instead of elimination: -2.00 points (one seed, no interval)" in text
+    assert "attraction instead of elimination: -2.00 points (one seed, no interval), not resolved" in text
+    assert "Gap at 10 minus gap at 2 classes: +9.00 points (one seed, no interval): not resolved." in text
     assert "every pseudo-label accepted at once instead of incrementally: not evaluated yet" in text

@@ -42,7 +42,7 @@ def _word(d: Stat, support: str, against: str) -> str:
     """The plain verdict of a paired difference whose positive sign means ``support``."""
     return {"above zero": support, "below zero": against,
             "not resolved": "not resolved at this scale (the interval includes zero)",
-            "one seed": "one seed: no interval, so not resolved", "no data": "no data"}[verdict(d)]
+            "one seed": "not resolved", "no data": "no data"}[verdict(d)]
 
 
 def claim_a(results: Results) -> list[str]:
