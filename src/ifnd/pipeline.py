@@ -27,8 +27,8 @@ from pathlib import Path
 
 from .config import get_dotted, load_config, set_dotted
 from .errors import UserError
-from .vocabulary import (DETECTING, EXECUTION_ONLY_KEYS, FIGURES, IDENTITY_FREE_KEYS, METHOD_ORDER,
-                         TABLES, run_path)
+from .vocabulary import (DETECTING, EXECUTION_ONLY_KEYS, FIGURES, IDENTITY_FREE_KEYS, METHOD_ORDER, TABLES,
+                         experiment_name, run_path)
 
 BASE_CONFIG = "config/config.yaml"
 RESULTS = "results"
@@ -53,11 +53,6 @@ STEP_MODULES = {
     "detect": "ifnd.detect", "tables": "ifnd.report.tables", "figures": "ifnd.report.figures", "report": "ifnd.report.report",
 }
 PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-def experiment_name(cfg: dict) -> str:
-    """``workflow.experiment``, or the dataset name when it is null."""
-    return cfg["workflow"].get("experiment") or cfg["data"]["name"]
 
 
 def fraction_tag(fraction: float) -> str:
@@ -290,6 +285,14 @@ class Pipeline:
                 keys.append(section)
         return keys
 
+    def pretrain_deps(self, run: Run) -> list[str]:
+        """What a pretraining run reads besides the data: a structured attribution control's
+        confusion.json (``fnd.control.confusion``, ``{experiment}`` = this experiment), the
+        output of this experiment's detection study where it names one."""
+        control = self.run_config(run)["fnd"].get("control") or {}
+        path = control.get("confusion") if control.get("errors") == "structured" else None
+        return [str(path).replace("{experiment}", self.experiment)] if path else []
+
     def _pretrain_keys(self, run: Run) -> list[str]:
         keys = list(PRETRAIN_SECTIONS)
         if run.kind == "ablation":
@@ -373,7 +376,7 @@ class Pipeline:
                 f"state=$(python -m ifnd.pipeline state-dir {run.path} {cfg_args})"
                 f" && ifnd pretrain {cfg_args} {variant} --set train.seed={run.seed} --out {run_dir}"
                 ' --state-dir "$state"',
-                outs=self.run_files(run), params=self._pretrain_keys(run),
+                outs=self.run_files(run), deps=self.pretrain_deps(run), params=self._pretrain_keys(run),
                 overrides=self.run_overrides(run)), "pretrain")
         for seed in self.wf["seeds"]:
             for tag, fraction in self.fractions.items():

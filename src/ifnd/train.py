@@ -48,12 +48,13 @@ from .distributed import (Group, convert_batchnorm, default_threads, embed_shard
 from .errors import UserError
 from .features import embed_both, extract_features
 from .fnd import FNCounter, build_detector
+from .fnd.controls import with_experiment
 from .hardware import hardware_info, resolve_execution
 from .knn import knn_accuracy
 from .losses import combine_levels, ifnd_loss
 from .models import build_model
 from .optim import build_optimizer, learning_rate, scaled_lr, set_learning_rate
-from .vocabulary import FN_STATS_COLUMNS, RESUME_FREE_KEYS, TRAIN_LOG_COLUMNS
+from .vocabulary import FN_STATS_COLUMNS, RESUME_FREE_KEYS, TRAIN_LOG_COLUMNS, experiment_name
 from .runinfo import code_version, package_versions, resolve_device, set_threads, write_json
 
 
@@ -128,7 +129,9 @@ class Pretrainer:
         self.base_lr = scaled_lr(tcfg)
         # True labels: statistics, kNN monitor and the oracle only.
         self.true_labels = self.train_set.labels.to(self.device)
-        self.detector = build_detector(cfg["method"]["name"], cfg["fnd"], tcfg["seed"],
+        # a structured control's confusion file may name this experiment's detection study
+        fnd_cfg = with_experiment(cfg["fnd"], experiment_name(cfg))
+        self.detector = build_detector(cfg["method"]["name"], fnd_cfg, tcfg["seed"],
                                        self.train_set.labels.numpy())
         self.in_memory = getattr(self.train_set, "in_memory", True)
         if self.in_memory:

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 __all__ = ["Method", "METHODS", "METHOD_ORDER", "DETECTING", "labels", "short_labels", "colours",
-           "RUN_GROUPS", "run_path", "parse_run_path", "TABLES", "FIGURES", "EVALUATIONS",
+           "RUN_GROUPS", "experiment_name", "run_path", "parse_run_path", "TABLES", "FIGURES", "EVALUATIONS",
            "EXECUTION_ONLY_KEYS", "IDENTITY_FREE_KEYS", "RESUME_FREE_KEYS", "EVALUATION_KEYS",
            "TRAIN_LOG_COLUMNS", "TRAIN_LOG_REQUIRED", "FN_STATS_COLUMNS", "FN_BATCH_COLUMNS",
            "FN_LEVEL_COLUMNS"]
@@ -65,6 +65,12 @@ def colours() -> dict[str, str]:
 # ``classes/{method}/c{n}/s{seed}`` (the class-count sweep). The same path names its folder
 # below ``runs/`` and its evaluations below ``evals/`` of results/<experiment>/.
 RUN_GROUPS = ("main", "ablation", "classes")
+
+
+def experiment_name(cfg: dict) -> str:
+    """``workflow.experiment``, or the dataset name when it is null: every output of the
+    experiment lies below ``results/<experiment>/``."""
+    return (cfg.get("workflow") or {}).get("experiment") or cfg["data"]["name"]
 _RUN_PATH = re.compile(r"^(main|ablation)/([^/]+)/s(\d+)$|^classes/([^/]+)/c(\d+)/s(\d+)$")
 
 

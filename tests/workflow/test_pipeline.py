@@ -38,3 +38,21 @@ def test_an_override_files_ablations_replace_the_base_files():
     chosen = set(selection.wf["ablations"])
     assert "attraction" in base.wf["ablations"] and "attraction" not in chosen
     assert {r.name for r in selection.runs() if r.kind == "ablation"} == chosen
+
+
+def test_structured_control_reads_this_experiments_detection_study():
+    """The structured attribution control names `results/{experiment}/detect/...`: its pretraining
+    job depends on that file, which the detection study job of the same experiment writes."""
+    from ifnd.fnd.controls import with_experiment
+
+    for extra, root in (((), "results/fashion-mnist"), (("config/test.yaml",), "results/test")):
+        pipe = _pipeline(*extra)
+        job = pipe.job(f"{root}/runs/ablation/precision_matched_structured/s0/model.pt")
+        assert job.deps == [f"{root}/detect/main/simclr/s0/confusion.json"]
+        assert pipe.job(job.deps[0]).rule == "detect"
+        plain = pipe.job(f"{root}/runs/ablation/precision_matched_oracle/s0/model.pt")
+        assert plain.deps == []
+    fnd = {"levels": [10], "control": {"errors": "structured", "confusion": "results/{experiment}/c.json"}}
+    assert with_experiment(fnd, "test")["control"]["confusion"] == "results/test/c.json"
+    assert fnd["control"]["confusion"] == "results/{experiment}/c.json"      # not changed in place
+    assert with_experiment({"levels": [10]}, "test") == {"levels": [10]}

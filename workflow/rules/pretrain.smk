@@ -19,6 +19,8 @@
 
 
 rule pretrain:
+    input:
+        lambda w: job_of(f"{R}/runs/{w.run}/model.pt").deps,
     output:
         model=f"{R}/runs/{{run}}/model.pt",
         train_log=f"{R}/runs/{{run}}/train_log.csv",

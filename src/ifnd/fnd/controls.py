@@ -34,6 +34,7 @@ from .stats import cluster_quality
 from .study import pair_counts, true_pairs
 
 __all__ = ["ScheduledOracleDetector", "NoisyOracleDetector", "degrade_labels", "read_confusion",
+           "with_experiment",
            "CONTROL_DEFAULTS"]
 
 CONTROL_DEFAULTS = {"precision": 0.47, "recall": 0.55, "errors": "random", "confusion": None}
@@ -72,6 +73,17 @@ class ScheduledOracleDetector(FalseNegativeDetector):
         self._invalidate()
         self.rate, self.last_epoch = rate, int(epoch)
         return [st]
+
+
+def with_experiment(fnd_cfg: Mapping, experiment: str) -> Mapping:
+    """``fnd_cfg`` with ``{experiment}`` in ``fnd.control.confusion`` replaced by the experiment's
+    name (``workflow.experiment``), so that one config entry points each experiment at its own
+    detection study: ``results/{experiment}/detect/main/simclr/s0/confusion.json``."""
+    control = fnd_cfg.get("control") or {}
+    confusion = control.get("confusion")
+    if not isinstance(confusion, str) or "{experiment}" not in confusion:
+        return fnd_cfg
+    return {**fnd_cfg, "control": {**control, "confusion": confusion.replace("{experiment}", experiment)}}
 
 
 def read_confusion(path: str | Path, num_classes: int) -> np.ndarray:
