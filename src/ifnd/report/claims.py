@@ -27,7 +27,12 @@ EVALUATIONS = {"linear": "linear top-1", "knn": "kNN top-1", "semisup_1": "1%-la
 DESIGN = {"attraction": "attraction instead of elimination",
           "all_at_once": "every pseudo-label accepted at once instead of incrementally",
           "one_level": "one clustering level instead of several",
-          "global_ranking": "confidence ranked globally instead of within clusters"}
+          "global_ranking": "confidence ranked globally instead of within clusters",
+          "per_cluster_ranking": "confidence ranked within clusters instead of globally",
+          "projection_features": "the projection clustered instead of the backbone features",
+          "backbone_features": "the backbone features clustered instead of the projection",
+          "full_acceptance": "every pseudo-label accepted by the end of the ramp instead of a capped share",
+          "half_acceptance": "the ramp capped at half the pseudo-labels instead of all"}
 
 
 def _points(d: Stat) -> str:
@@ -153,7 +158,10 @@ def claim_c(results: Results) -> list[str]:
         out.append(text + ").")
     controls = [(name, label) for name, label in
                 (("schedule_matched_oracle", "a perfect detector on IFND's schedule"),
-                 ("precision_matched_oracle", "true false negatives degraded to IFND's measured precision and recall"))
+                 ("precision_matched_oracle", "true false negatives degraded to IFND's measured precision "
+                  "and recall, random errors"),
+                 ("precision_matched_structured", "the same with errors drawn from the class confusion "
+                  "of a SimCLR encoder's clusters"))
                 if results.select("ablation", name)]
     for name, label in controls:
         vs_simclr = paired_difference(results.metric("ablation", name, "linear"), base)
