@@ -248,7 +248,7 @@ class Pipeline:
             overrides = [("method.name", "ifnd")] + list(self.wf["ablations"][run.name].items())
         else:
             # the classes themselves are drawn with the seed when the run starts
-            # (ifnd.train.class_subset_overrides); this entry only tells the sweep's runs apart
+            # (ifnd.variants.class_subset_overrides); this entry only tells the sweep's runs apart
             overrides = [("method.name", run.name), ("data.classes", list(range(run.classes)))]
         return overrides + [("train.seed", run.seed)]
 

@@ -32,14 +32,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm
 
 from .augment import BatchedSimCLRAugment
 from .cliargs import add_config_arguments, config_from_args
-from .config import apply_overrides, dump_config, flatten, validate
+from .config import dump_config, flatten
 from .fileio import atomic_output, atomic_torch_save, atomic_write_text, writable_folder
 from .data import ArrayDataset, balanced_subset, load_dataset, require_one_batch
 from .distributed import (Group, convert_batchnorm, default_threads, embed_shard_bounds,
@@ -53,6 +52,7 @@ from .hardware import hardware_info, resolve_execution
 from .knn import knn_accuracy
 from .losses import combine_levels, ifnd_loss
 from .models import build_model
+from .variants import apply_variant
 from .optim import build_optimizer, learning_rate, scaled_lr, set_learning_rate
 from .vocabulary import FN_STATS_COLUMNS, RESUME_FREE_KEYS, TRAIN_LOG_COLUMNS, experiment_name
 from .runinfo import code_version, package_versions, resolve_device, set_threads, write_json
@@ -507,45 +507,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--state-dir", default=None,
                         help="folder for the resumable state last.pt (default: OUT/state); "
                              "an existing state is resumed if its config matches")
-
-
-def apply_variant(cfg: dict, ablation: str | None = None, classes: int | None = None) -> dict:
-    """The config of one workflow variant: an ablation of IFND, or a class subset."""
-    if ablation is not None:
-        table = cfg["workflow"]["ablations"]
-        if ablation not in table:
-            raise UserError(f"unknown ablation {ablation!r}; workflow.ablations has {sorted(table)}")
-        cfg = apply_overrides(cfg, {"method.name": "ifnd", **table[ablation]})
-    if classes is not None:
-        cfg = apply_overrides(cfg, class_subset_overrides(cfg, classes))
-    return validate(cfg)
-
-
-def class_subset_overrides(cfg: dict, classes: int) -> dict:
-    """The overrides of a class-sweep run (Figure 1): ``classes`` class ids drawn at random with
-    the run seed (``default_rng([train.seed, classes, 7])``, so every seed is another draw),
-    the same number of training images as the full run (``data.train_subset`` unchanged, and
-    with it the number of steps), and the validation split scaled to the classes kept."""
-    if cfg["data"]["classes"] is not None:
-        raise UserError("--classes and data.classes are exclusive")
-    full = load_dataset({**cfg["data"], "train_subset": None, "val_subset": None}, "train")
-    if not 2 <= classes <= full.num_classes:
-        raise UserError(f"--classes must be between 2 and {full.num_classes}, got {classes}")
-    rng = np.random.default_rng([int(cfg["train"]["seed"]), int(classes), 7])
-    ids = sorted(int(c) for c in rng.choice(full.num_classes, size=classes, replace=False))
-    overrides = {"data.classes": ids}
-    val = cfg["data"].get("val_subset")
-    if val:
-        overrides["data.val_subset"] = max(classes, round(val * classes / full.num_classes))
-    subset = cfg["data"]["train_subset"]
-    if subset is not None and cfg["data"]["name"] != "synthetic":  # synthetic: generated to size
-        have = int(np.isin(full.labels.numpy(), ids).sum()) - overrides.get("data.val_subset", 0)
-        if have < subset:
-            raise UserError(f"--classes {classes}: the drawn classes {ids} hold {have} training "
-                            f"images besides the validation ones, fewer than data.train_subset "
-                            f"({subset}); lower data.train_subset so that every class count "
-                            f"trains on as many images")
-    return overrides
 
 
 def run(args) -> int:

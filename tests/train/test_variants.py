@@ -2,7 +2,7 @@ import pytest
 
 from ifnd.config import load_config
 from ifnd.errors import UserError
-from ifnd.train import apply_variant
+from ifnd.variants import apply_variant
 
 
 def _cfg(**sets):

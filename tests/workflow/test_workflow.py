@@ -451,7 +451,7 @@ def test_end_to_end_test_config(workdir):
     assert resolved["method"] == {"name": "ifnd", "removal": "attr"}
     assert resolved["data"]["name"] == "synthetic"
     classes = yaml.safe_load((results / "runs/classes/oracle/c2/s0/config.resolved.yaml").read_text())
-    # the class-sweep run's classes are the seeded draw of ifnd.train.class_subset_overrides
+    # the class-sweep run's classes are the seeded draw of ifnd.variants.class_subset_overrides
     import numpy as np
     drawn = sorted(int(c) for c in np.random.default_rng([0, 2, 7]).choice(
         10, size=2, replace=False))  # the synthetic dataset has 10 classes
