@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rawpixels": ("ifnd.evaluate.rawpixels", "the raw-pixel reference: kNN and linear evaluation on input pixels"),
     "detect": ("ifnd.detect", "the detection study: score detection settings on a run's saved encoders"),
     "tables": ("ifnd.report.tables", "build Tables 1-4 from run and evaluation outputs"),
-    "figures": ("ifnd.report.figures", "draw Figures 1-4 from run and evaluation outputs"),
+    "figures": ("ifnd.report.figures", "draw Figures 1-5 from run and evaluation outputs"),
     "report": ("ifnd.report.report", "write results/report.md from the tables and figures"),
     "dvc-yaml": ("ifnd.dvcyaml", "write dvc.yaml, the DVC stages of the pipeline the Snakemake workflow runs"),
     "export": ("ifnd.export", "write a run's backbone as a torchvision ResNet state dict"),

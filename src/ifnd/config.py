@@ -143,6 +143,8 @@ def _check_consistency(cfg: dict) -> None:
             f"fnd.kmeans_seeds needs one seed per level: {len(fnd['levels'])} levels, "
             f"{len(fnd['kmeans_seeds'])} seeds"
         )
+    if (cfg.get("workflow") or {}).get("evaluate_on") == "val" and not cfg["data"].get("val_subset"):
+        raise UserError("workflow.evaluate_on: val needs a validation split: set data.val_subset")
     lo, hi = cfg["augment"]["crop_scale"]
     if lo > hi:
         raise UserError(f"augment.crop_scale must be [low, high] with low <= high, got {[lo, hi]}")

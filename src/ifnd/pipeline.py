@@ -225,6 +225,13 @@ class Pipeline:
         self.jobs: list[Job] = []
         self._build()
         self.by_output = {out: job for job in self.jobs for out in job.outs}
+        for job in self.jobs:
+            for dep in job.deps:
+                if job.rule == "pretrain" and dep not in self.by_output and not Path(dep).is_file():
+                    raise UserError(f"{job.stage}: reads {dep}, which no job of experiment "
+                                    f"{self.experiment!r} writes and which does not exist (the "
+                                    "detection study covers the first seed of simclr and ifnd "
+                                    "in workflow.methods: fnd.control.confusion)")
 
     @classmethod
     def from_files(cls, config_files) -> "Pipeline":
@@ -279,7 +286,8 @@ class Pipeline:
         rows and stays."""
         keys = []
         for section in sections:
-            if section == "data" and self.cfg["data"].get("train_subset") is not None:
+            if (section == "data" and self.cfg["data"].get("train_subset") is not None
+                    and self.evaluate_on == "test"):  # scoring val, they read val_subset
                 keys += [f"data.{k}" for k in self.cfg["data"] if k != "val_subset"]
             else:
                 keys.append(section)

@@ -46,8 +46,9 @@ def package_versions() -> dict:
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("train.device is cuda but no CUDA device is available")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {name} asked for (train.device or --device), but no CUDA device "
+                        "is available")
     return torch.device(name)
 
 

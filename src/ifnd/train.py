@@ -267,14 +267,19 @@ class Pretrainer:
         stats = self.detector.update(emb, epoch, true_labels=self.train_set.labels.numpy())
         return stats, (self.detector.state_dict() if self.group.world_size > 1 else None)
 
-    def train_epoch(self, epoch: int, progress: bool, embeddings: torch.Tensor | None = None) -> dict:
-        """One epoch (clustering first where it is due, on ``embeddings`` when given): the
-        train_log row, the fn_stats rows, and the embeddings the next epoch clusters (None
-        when it does not cluster)."""
+    def train_epoch(self, epoch: int, progress: bool, handoff: list | None = None) -> dict:
+        """One epoch (clustering first where it is due): the train_log row and the fn_stats
+        rows. ``handoff`` carries the embedding pass from one epoch to the next: this epoch
+        takes the embeddings the previous one left there (an empty list: embed now, as after a
+        resume), clusters them and lets them go, and leaves its own pass there when the next
+        epoch clusters."""
         tcfg = self.cfg["train"]
+        handoff = [] if handoff is None else handoff
+        embeddings = handoff.pop() if handoff else None
         level_stats, cluster_seconds = [], 0.0
         if self.detector is not None and self.detector.is_cluster_epoch(epoch):
             level_stats, cluster_seconds = self.cluster(epoch, embeddings)
+        del embeddings  # freed before training, not held through the epoch
         rate = self.detector.rate_at(epoch) if self.detector is not None else 0.0
         if self.detector is not None and self.detector.pseudo_labels is None:
             rate = 0.0
@@ -300,7 +305,7 @@ class Pretrainer:
 
         # One embedding pass serves the kNN monitor and the next epoch's clustering.
         started = time.perf_counter()
-        knn_top1, handoff = math.nan, None
+        knn_top1 = math.nan
         last = epoch + 1 == tcfg["epochs"]
         monitor = last or (tcfg["knn_every"] > 0 and (epoch + 1) % tcfg["knn_every"] == 0)
         next_clusters = (not last and self.detector is not None
@@ -308,7 +313,7 @@ class Pretrainer:
         if monitor or next_clusters:
             feats, projs = self.embed_train()
             if next_clusters:
-                handoff = self.clustered_features(feats, projs)
+                handoff.append(self.clustered_features(feats, projs))
             if monitor and self.group.is_main:
                 knn_top1 = self.knn_monitor(feats)
         monitor_seconds = time.perf_counter() - started
@@ -329,7 +334,7 @@ class Pretrainer:
         fn_rows.append({"epoch": epoch + 1, "level": "batch", "acceptance_rate": rate,
                         "fn_per_anchor": fn["fn_per_anchor"], "fn_precision": fn["precision"],
                         "fn_recall": recall, "true_fn_per_anchor": fn["true_fn_per_anchor"]})
-        return {"train": row, "fn": fn_rows, "embeddings": handoff}
+        return {"train": row, "fn": fn_rows}
 
     # ---- state -------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -418,10 +423,9 @@ def _pretrain(cfg: dict, out_dir: Path, state_dir, stop_after, group: Group,
     epochs = tqdm(range(trainer.epoch, tcfg["epochs"]), initial=trainer.epoch, total=tcfg["epochs"],
                   desc=f"pretrain {cfg['method']['name']}", disable=not progress, file=sys.stderr,
                   mininterval=0 if sys.stderr.isatty() else 30.0)
-    embeddings = None  # one epoch's embedding pass, clustered at the start of the next
+    handoff: list = []  # one epoch's embedding pass, clustered at the start of the next
     for epoch in epochs:
-        result = trainer.train_epoch(epoch, progress, embeddings)
-        embeddings = result["embeddings"]
+        result = trainer.train_epoch(epoch, progress, handoff)
         trainer.train_rows.append(result["train"])
         trainer.fn_rows.extend(result["fn"])
         trainer.epoch = epoch + 1

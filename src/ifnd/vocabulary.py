@@ -104,7 +104,8 @@ FIGURES = {
     "fig5_gain_vs_detection": "Figure 5. How good detection must be to pay off: linear top-1 gain over "
                               "SimCLR (seed-paired) against the pair precision and recall of the "
                               "removed false negatives at the end of training, for IFND, its "
-                              "ablations and the attribution controls.",
+                              "ablations and the attribution controls (the degraded oracles remove "
+                              "their false negatives from the first epoch).",
 }
 # the evaluations of a run (semisup_{percent} per label fraction of eval.semisup.fractions)
 EVALUATIONS = ("knn", "linear", "semisup_1", "semisup_10")

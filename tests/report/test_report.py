@@ -161,3 +161,16 @@ def test_claims_section_states_each_claim_with_paired_evidence(results_dir):
     assert "attraction instead of elimination: -2.00 points (one seed, no interval), not resolved" in text
     assert "Gap at 10 minus gap at 2 classes: +9.00 points (one seed, no interval): not resolved." in text
     assert "every pseudo-label accepted at once instead of incrementally: not evaluated yet" in text
+
+
+def test_claims_skip_per_seed_shares_where_the_oracle_does_not_gain(results_dir):
+    """A seed where the oracle ties SimCLR leaves the share of its gain undefined: the claim
+    gives the ratio of the mean gains only, with no per-seed interval (and no division error)."""
+    from ifnd.report.claims import claim_c
+    from ifnd.report.collect import Results
+
+    from .conftest import write_json
+
+    write_json(results_dir / "evals/main/oracle/s1/linear.json", {"evaluation": "linear", "top1": 0.72})
+    text = " ".join(claim_c(Results(results_dir)))
+    assert "IFND recovers" in text and "per-seed shares" not in text

@@ -56,3 +56,37 @@ def test_structured_control_reads_this_experiments_detection_study():
     assert with_experiment(fnd, "test")["control"]["confusion"] == "results/test/c.json"
     assert fnd["control"]["confusion"] == "results/{experiment}/c.json"      # not changed in place
     assert with_experiment({"levels": [10]}, "test") == {"levels": [10]}
+
+
+def test_a_dependency_no_job_writes_is_one_error_line(tmp_path):
+    """A structured control that names a detection study the experiment does not run (here: no
+    SimCLR in workflow.methods) stops the pipeline definition with a UserError naming it."""
+    import pytest
+
+    from ifnd.errors import UserError
+
+    extra = tmp_path / "no_simclr.yaml"
+    extra.write_text("workflow:\n  methods: [ifnd, oracle]\n")
+    with pytest.raises(UserError, match=r"pretrain-ablation-precision_matched_structured-s0: reads "
+                                        r"results/fashion-mnist/detect/main/simclr/s0/confusion.json"):
+        Pipeline.from_files([str(REPO / "config/config.yaml"), str(extra)])
+
+
+def test_references_scoring_val_read_the_validation_size():
+    """The raw-pixel and supervised references leave data.val_subset out of their keys when
+    they score the test split (the validation images are held out of images the training
+    subset left out), and keep it when they score the validation split."""
+    test, val = _pipeline(), _pipeline("config/selection.yaml")
+    assert "data.val_subset" not in test.reference_keys(["data"])
+    assert "data" in val.reference_keys(["data"])
+
+
+def test_evaluating_on_val_needs_a_validation_split():
+    import pytest
+
+    from ifnd.config import load_config
+    from ifnd.errors import UserError
+
+    with pytest.raises(UserError, match="workflow.evaluate_on: val needs a validation split"):
+        load_config(REPO / "config/config.yaml",
+                    overrides={"workflow.evaluate_on": "val", "data.val_subset": None})

@@ -1,4 +1,4 @@
-# Tables 1-4 (with the flat metric files that `dvc metrics show` lists), Figures 1-4 and
+# Tables 1-4 (with the flat metric files that `dvc metrics show` lists), Figures 1-5 and
 # R/report.md (`ifnd tables | figures | report`), built from the run logs, evaluation metrics
 # and references of this experiment only (R = results/<experiment>).
 

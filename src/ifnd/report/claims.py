@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .collect import Results
+from .collect import Results, read_csv
 from .stats import Stat, paired_difference, summarise, verdict
 
 EVALUATIONS = {"linear": "linear top-1", "knn": "kNN top-1", "semisup_1": "1%-label top-1",
@@ -32,7 +32,9 @@ DESIGN = {"attraction": "attraction instead of elimination",
           "projection_features": "the projection clustered instead of the backbone features",
           "backbone_features": "the backbone features clustered instead of the projection",
           "full_acceptance": "every pseudo-label accepted by the end of the ramp instead of a capped share",
-          "half_acceptance": "the ramp capped at half the pseudo-labels instead of all"}
+          "half_acceptance": "the ramp capped at half the pseudo-labels instead of all",
+          "backbone_global": "backbone features ranked globally instead of the projection within clusters",
+          "backbone_global_half": "backbone features ranked globally, capped at half the pseudo-labels"}
 
 
 def _points(d: Stat) -> str:
@@ -80,8 +82,9 @@ def claim_a(results: Results) -> list[str]:
 def _detect_rows(results: Results) -> list[tuple[str, pd.DataFrame]]:
     out = []
     for path in sorted((results.root / "detect").glob("main/*/s*/detect.csv")):
-        frame = pd.read_csv(path)
-        mine = frame[frame["run_setting"].astype(bool)]
+        frame = read_csv(path, ("epoch", "rate", "precision", "recall", "run_setting"),
+                         ("epoch", "rate", "precision", "recall"))
+        mine = frame[frame["run_setting"].str.strip().str.lower() == "true"]
         if not mine.empty:
             out.append((path.parent.relative_to(results.root / "detect").as_posix(), mine))
     return out
@@ -146,10 +149,11 @@ def claim_c(results: Results) -> list[str]:
     gain = paired_difference(results.metric("main", "ifnd", "linear"), base)
     oracle = paired_difference(results.metric("main", "oracle", "linear"), base)
     if gain.n and oracle.n and oracle.mean > 0:
-        share = {s: (results.metric("main", "ifnd", "linear")[s] - base[s])
-                 / (results.metric("main", "oracle", "linear")[s] - base[s])
-                 for s in gain.seeds if s in oracle.seeds}
-        share_stat = summarise(share)
+        ifnd_lin, oracle_lin = results.metric("main", "ifnd", "linear"), results.metric("main", "oracle", "linear")
+        seeds = [s for s in gain.seeds if s in oracle.seeds]
+        # per-seed shares only where the oracle gains at every seed (else they are undefined)
+        share_stat = (summarise({s: (ifnd_lin[s] - base[s]) / (oracle_lin[s] - base[s]) for s in seeds})
+                      if all(oracle_lin[s] > base[s] for s in seeds) else summarise({}))
         text = (f"Oracle − SimCLR linear: {_points(oracle)}; IFND recovers "
                 f"{100 * gain.mean / oracle.mean:.0f}% of it (ratio of the mean gains")
         if share_stat.n > 1:

@@ -1,4 +1,5 @@
-"""Figures 1-4 of the paper, drawn from run and evaluation outputs (PNG, matplotlib Agg).
+"""Figures 1-4 of the paper and Figure 5 (gain against detection quality), drawn from run and
+evaluation outputs (PNG, matplotlib Agg).
 
 - ``fig1_false_negative_effect``: top-1 vs the number of classes, SimCLR vs oracle removal;
 - ``fig2_fn_over_epochs``: detected false negatives per anchor, precision and recall;

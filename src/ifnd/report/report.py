@@ -108,7 +108,7 @@ def _which_numbers_chose(results: Results) -> str:
     if results.scored_split == "val":
         return common + ("This is such an experiment: its tables and figures score the validation "
                          "split and are for choosing; they are not test results.")
-    return common + ("Tables 1-4 and Figures 1-3 here report the test split and chose nothing; "
+    return common + ("Tables 1-4 and Figures 1-3 and 5 here report the test split and chose nothing; "
                      "Figure 4 shows the monitor's split.")
 
 
