@@ -150,9 +150,9 @@ def planned_jobs(cwd: Path, env: dict) -> dict[str, int]:
 
 
 def localrules(cwd: Path) -> set[str]:
-    text = (cwd / "Snakefile").read_text()
+    text = (cwd / "workflow" / "Snakefile").read_text()
     block = re.search(r"^localrules:\n((?:\s+\w+,?\n)+)", text, re.M)
-    assert block, "no localrules block in the Snakefile"
+    assert block, "no localrules block in workflow/Snakefile"
     return set(re.findall(r"\w+", block.group(1)))
 
 
