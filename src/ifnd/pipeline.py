@@ -268,8 +268,15 @@ class Pipeline:
     def state_dir(self, run: Run) -> str:
         """Resumable training state, outside the declared outputs so that a rerun (or DVC's
         removal of outputs) never wipes long training; one folder per config, because the
-        trainer refuses to resume a state made with another config."""
+        trainer refuses to resume a state made with another config. A run that reads a file
+        (a structured control's confusion.json, :meth:`pretrain_deps`) also gets a folder per
+        content of that file: the folder is computed when the job starts, after the file was
+        written, so a regenerated file never resumes a state built on the old one."""
         digest = fingerprint(self.cfg, self._pretrain_keys(run), self.run_overrides(run))
+        contents = [hashlib.sha256(Path(dep).read_bytes()).hexdigest()
+                    for dep in self.pretrain_deps(run) if Path(dep).is_file()]
+        if contents:
+            digest += "-" + hashlib.sha256("".join(contents).encode()).hexdigest()[:8]
         return f"state/{self.experiment}/{run.path}/{digest}"
 
     def find_run(self, path: str) -> Run:

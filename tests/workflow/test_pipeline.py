@@ -90,3 +90,22 @@ def test_evaluating_on_val_needs_a_validation_split():
     with pytest.raises(UserError, match="workflow.evaluate_on: val needs a validation split"):
         load_config(REPO / "config/config.yaml",
                     overrides={"workflow.evaluate_on": "val", "data.val_subset": None})
+
+
+def test_state_folder_follows_the_content_of_a_file_the_run_reads(tmp_path, monkeypatch):
+    """The structured control's state folder changes with its confusion.json's content (it is
+    computed when the job starts, after the detection study wrote the file), so a regenerated
+    confusion never resumes a state trained on the old one; other runs' folders do not move."""
+    monkeypatch.chdir(tmp_path)
+    pipe = _pipeline("config/test.yaml")
+    run = pipe.find_run("ablation/precision_matched_structured/s0")
+    before = pipe.state_dir(run)                     # the file does not exist yet
+    confusion = tmp_path / "results/test/detect/main/simclr/s0/confusion.json"
+    confusion.parent.mkdir(parents=True)
+    confusion.write_text('{"matrix": [[0, 1], [1, 0]]}')
+    first = pipe.state_dir(run)
+    confusion.write_text('{"matrix": [[0, 2], [1, 0]]}')
+    second = pipe.state_dir(run)
+    assert len({before, first, second}) == 3 and first.startswith(before + "-")
+    plain = pipe.find_run("ablation/precision_matched_oracle/s0")
+    assert pipe.state_dir(plain) == _pipeline("config/test.yaml").state_dir(plain)
