@@ -52,10 +52,9 @@ def _word(d: Stat, support: str, against: str) -> str:
             "one seed": "not resolved", "no data": "no data"}[verdict(d)]
 
 
-def claim_a(results: Results) -> list[str]:
-    """The oracle − SimCLR gap (the harm from false negatives) at each class count, and whether
-    it is larger with the most classes than with the fewest, paired over the seeds both counts
-    have."""
+def class_gaps(results: Results) -> dict[int, dict[int, float]]:
+    """class count -> seed -> oracle − SimCLR linear top-1 (the harm from false negatives):
+    the class sweep's runs, and the main runs for the full class count."""
     full = results.full_class_count()
     gaps: dict[int, dict[int, float]] = {}
     for n in sorted(set(results.class_counts("simclr")) | set(results.class_counts("oracle"))
@@ -64,9 +63,16 @@ def claim_a(results: Results) -> list[str]:
                           else ("classes", n))
         a = results.metric(group, "oracle", "linear", classes=classes)
         b = results.metric(group, "simclr", "linear", classes=classes)
-        per_seed = {s: a[s] - b[s] for s in set(a) & set(b)}
+        per_seed = {s: a[s] - b[s] for s in sorted(set(a) & set(b))}
         if per_seed:
             gaps[n] = per_seed
+    return gaps
+
+
+def claim_a(results: Results) -> list[str]:
+    """The oracle − SimCLR gap at each class count, and whether it is larger with the most
+    classes than with the fewest, paired over the seeds both counts have."""
+    gaps = class_gaps(results)
     if len(gaps) < 2:
         return ["(a) More classes, more harm from false negatives: needs the class sweep and the "
                 "main runs (oracle and SimCLR); not enough results."]
@@ -79,12 +85,15 @@ def claim_a(results: Results) -> list[str]:
                     "contradicted: the gap shrinks with the number of classes") + "."]
 
 
-def _detect_rows(results: Results) -> list[tuple[str, pd.DataFrame]]:
+def detect_rows(results: Results) -> list[tuple[str, pd.DataFrame]]:
+    """(run path, the rows of the run's own detection setting) of every detect.csv of the
+    detection study (``ifnd detect``), read through the checked CSV reader."""
     out = []
     for path in sorted((results.root / "detect").glob("main/*/s*/detect.csv")):
         frame = read_csv(path, ("epoch", "rate", "precision", "recall", "run_setting"),
                          ("epoch", "rate", "precision", "recall"))
-        mine = frame[frame["run_setting"].str.strip().str.lower() == "true"]
+        mine = frame[frame["run_setting"].str.strip().str.lower() == "true"].copy()
+        mine["epoch"] = mine["epoch"].astype(int)
         if not mine.empty:
             out.append((path.parent.relative_to(results.root / "detect").as_posix(), mine))
     return out
@@ -94,7 +103,7 @@ def claim_b(results: Results, rate: float = 0.5) -> list[str]:
     """Precision and recall of the run's own detection setting at a fixed acceptance rate on
     the encoders kept at several epochs (``ifnd detect``): the quality is measured, not made to
     rise by the schedule. The detection study covers the first seed only."""
-    found = _detect_rows(results)
+    found = detect_rows(results)
     if not found:
         return ["(b) Detection quality rises as the encoder improves: needs the detection study "
                 "(`ifnd detect`); not found."]

@@ -20,7 +20,7 @@ import yaml
 
 from ..config import atomic_write_text, get_dotted, load_config
 from ..errors import UserError
-from .claims import section_claims
+from .claims import class_gaps, detect_rows, section_claims
 from .collect import DATASET_TEST_IMAGES, DATASET_TRAIN_IMAGES, Results
 from .figures import FIGURES
 from .markdown import markdown_table
@@ -397,15 +397,7 @@ def section_reading(results: Results) -> list[str]:
         d = paired_difference(results.metric("ablation", a, "linear"), default)
         if d.n:
             out.append(_ci_sentence(f"Ablation {a} − IFND default, linear top-1", d))
-    full = results.full_class_count()
-    gaps = []
-    for n in sorted(set(results.class_counts("simclr")) | set(results.class_counts("oracle")) | ({full} if full else set())):
-        grp = ("main", None) if n == full and not results.select("classes", "simclr", n) else ("classes", n)
-        a = results.metric(grp[0], "oracle", "linear", classes=grp[1])
-        b = results.metric(grp[0], "simclr", "linear", classes=grp[1])
-        d = paired_difference(a, b)
-        if d.n:
-            gaps.append((n, d))
+    gaps = [(n, summarise(per_seed)) for n, per_seed in class_gaps(results).items()]
     if len(gaps) >= 2:
         trend = ("larger" if gaps[-1][1].mean > gaps[0][1].mean else "not larger")
         out.append("Oracle − SimCLR linear gap by number of classes: "
@@ -441,7 +433,7 @@ def section_figures(figures_dir: Path, out_path: Path) -> list[str]:
 def section_detection(results: Results) -> list[str]:
     """The detection study of the first seed's SimCLR and IFND runs (``ifnd detect``): the
     run's own setting at every kept epoch, read from detect.csv."""
-    found = sorted((results.root / "detect").glob("main/*/s*/detect.csv"))
+    found = detect_rows(results)
     if not found:
         return []
     lines = ["## Detection study (no retraining)", "",
@@ -452,18 +444,13 @@ def section_detection(results: Results) -> list[str]:
              "rates per epoch: whether detection quality rises as the encoder trains (claim (b)) "
              "is read here, not implied by the schedule. Full grids, the best settings and the "
              "precision-recall figures: `detect/<run>/detect.md`, `detect_pr.png`.", ""]
-    for path in found:
-        frame = pd.read_csv(path)
-        mine = frame[frame["run_setting"].astype(bool)]
-        if mine.empty:
-            continue
+    for run, mine in found:
         table = mine.pivot_table(index="rate", columns="epoch", values="precision", dropna=False)
         recall = mine.pivot_table(index="rate", columns="epoch", values="recall", dropna=False)
         shown = pd.DataFrame({f"epoch {e}": [f"{100 * p:.1f} / {100 * r:.1f}"
                                              for p, r in zip(table[e], recall[e])]
                               for e in table.columns}, index=[f"{r:g}" for r in table.index])
         shown.index.name = "rate"
-        run = path.parent.relative_to(results.root / "detect").as_posix()
         lines += [f"`{run}`: precision / recall (%) of its own setting:", "",
                   markdown_table(shown.reset_index()), ""]
     return lines
