@@ -465,6 +465,7 @@ def write_run_folder(trainer: Pretrainer, out_dir: Path, threads: int, resumed_f
         **({"control_reached": trainer.detector.reached} if hasattr(trainer.detector, "reached") else {}),
         "final_knn_top1": float(log["knn_top1"].iloc[-1]), "monitor_split": trainer.monitor_split,
         "timings": {"total_seconds": round(total_seconds, 2),
+                    "finished_at": round(time.time(), 1),  # Unix time: the report's pipeline wall time
                     "train_seconds": round(float(log["epoch_seconds"].sum()), 2),
                     "cluster_seconds": round(float(log["cluster_seconds"].sum()), 2),
                     "monitor_seconds": round(float(log["monitor_seconds"].sum()), 2),

@@ -82,3 +82,24 @@ def test_fig5_points_are_seed_paired_gains_against_final_detection(results_dir):
     assert (attraction["precision"], attraction["recall"]) == (0.45, 0.40)
     text = _texts(DRAW["fig5_gain_vs_detection"](Results(results_dir)))
     assert "precision" in text and "recall" in text and "test split" in text
+
+
+def test_every_run_of_the_selection_experiment_gets_its_own_colour():
+    """Figure 4 and 5 tell methods and ablations apart by colour: no two share one, up to the
+    selection experiment's count (its config's ablations, the most of any shipped config)."""
+    from pathlib import Path
+
+    from ifnd.config import load_config
+    from ifnd.report.figures import _colors
+
+    root = Path(__file__).resolve().parents[2] / "config"
+    cfg = load_config(root / "config.yaml", extra_files=[root / "selection.yaml"])
+
+    class Names:
+        def names(self, group):
+            return {"main": list(cfg["workflow"]["methods"]),
+                    "ablation": list(cfg["workflow"]["ablations"])}[group]
+
+    colours = _colors(Names())
+    shown = [colours[n] for n in Names().names("main") + Names().names("ablation")]
+    assert len(cfg["workflow"]["ablations"]) > 7 and len(set(shown)) == len(shown)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -67,6 +68,27 @@ def test_report_contents(results_dir, config_file):
     # missing optional files are listed, not fatal
     assert "`linear.json` missing for: ablation/all_at_once/s0" in text
     assert "Reference values (not produced by this pipeline)" not in text
+    assert "Wall time of the pipeline" not in text  # no file says when it finished
+
+
+def _stamp(path: Path, **fields) -> None:
+    record = json.loads(path.read_text())
+    (record["timings"] if "timings" in record else record).update(fields)
+    path.write_text(json.dumps(record))
+
+
+def test_report_wall_time_spans_the_recorded_jobs(results_dir, config_file, capsys):
+    # a pretraining run of 100 s ending at t=1000, an evaluation of 5 s ending at t=4600 and a
+    # reference of 50 s ending at t=2000: from 900 to 4600, 3700 s = 61.7 min over 3 jobs
+    _stamp(results_dir / "runs/main/simclr/s0/meta.json", finished_at=1000.0)
+    _stamp(results_dir / "evals/main/ifnd/s0/linear.json", finished_at=4600.0)
+    _stamp(results_dir / "reference/supervised/s0.json", seconds=50.0, finished_at=2000.0)
+    text = _report(results_dir, config_file)
+    assert "Wall time of the pipeline: 61.7 min, from the first recorded job's start to the last one's end (3 jobs" in text
+    _stamp(results_dir / "reference/supervised/s0.json", finished_at="yesterday")
+    assert main(["report", "--results", str(results_dir), "--config", str(config_file),
+                 "--out", str(results_dir / "report.md")]) == 2
+    assert "supervised/s0.json: field 'finished_at' must be a number" in capsys.readouterr().err
 
 
 def test_report_floor_verdict_when_both_floors_are_cleared(results_dir, config_file):

@@ -432,7 +432,11 @@ def test_end_to_end_test_config(workdir):
     results = workdir / "results" / "test"
     assert sorted(p.stem for p in (results / "metrics").glob("*.json"))[:3] == [
         "ablation_all_at_once", "ablation_attraction", "ablation_global_ranking"]
-    assert "All expected files were found." in (results / "report.md").read_text()
+    report = (results / "report.md").read_text()
+    assert "All expected files were found." in report
+    # every job recorded when it finished: the report states the pipeline's measured wall time
+    jobs = int(re.search(r"Wall time of the pipeline: [^(]+\((\d+) jobs", report).group(1))
+    assert jobs >= 20, jobs
     for table in TABLES:
         for ext in ("csv", "md"):
             assert (results / "tables" / f"{table}.{ext}").stat().st_size > 0

@@ -132,7 +132,9 @@ def write_metrics(path: str | Path, evaluation: str, metrics: dict, *, run_dir=N
     if cfg is not None:
         identity["config"] = cfg
     if started is not None:
-        record["seconds"] = round(time.time() - started, 2)
+        now = time.time()
+        record["seconds"] = round(now - started, 2)
+        record["finished_at"] = round(now, 1)  # Unix time: the report's pipeline wall time
     record["inputs"] = identity
     write_json(path, record)
     return record

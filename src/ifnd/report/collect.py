@@ -96,14 +96,24 @@ def _fraction(record: dict, key: str, path: Path, required: bool = True) -> floa
 
 
 def read_evaluation(path: Path) -> dict:
-    """``{"top1", "top5" (or None), "seconds" (or None)}`` from an evaluation metrics file."""
+    """``{"top1", "top5", "seconds", "finished_at", "evaluated_on"}`` of an evaluation metrics file
+    (top5, seconds and finished_at None where absent)."""
     record = read_json(path)
-    seconds = record.get("seconds")
-    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))):
-        raise UserError(f"{path}: field 'seconds' must be a number, got {seconds!r}")
     return {"top1": _fraction(record, "top1", path), "top5": _fraction(record, "top5", path, False),
-            "seconds": None if seconds is None else float(seconds),
-            "evaluated_on": _split_of(record, path)}
+            **job_time(record, path), "evaluated_on": _split_of(record, path)}
+
+
+def job_time(record: dict, path: Path) -> dict:
+    """``{"seconds", "finished_at"}`` of a metrics file (each None where absent: files written
+    before ``finished_at`` existed), checked to be numbers."""
+    out = {}
+    for key in ("seconds", "finished_at"):
+        value = record.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value)):
+            raise UserError(f"{path}: field {key!r} must be a number, got {value!r}")
+        out[key] = None if value is None else float(value)
+    return out
 
 
 def _split_of(record: dict, path: Path) -> str:
@@ -344,7 +354,7 @@ class Results:
         if path.is_file():
             record = read_json(path)
             self._scored({"evaluated_on": _split_of(record, path)}, path)
-            raw = {"knn": _fraction(record, "knn_top1", path, False),
+            raw = {**job_time(record, path), "knn": _fraction(record, "knn_top1", path, False),
                    "linear": _fraction(record, "linear_top1", path, False),
                    # the linear probe on the pixels of the semi-supervised labelled rows only
                    "semisup_1": _fraction(record, "semisup_1_linear_top1", path, False),

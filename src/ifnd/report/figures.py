@@ -31,8 +31,10 @@ from .tables import METHOD_LABELS, dataset_label
 FIGURES = vocabulary.FIGURES
 
 METHOD_COLORS = vocabulary.colours()
+# the ablations' colours: tab10's unused ones, then tab20's light shades (17 before one repeats)
 OTHER_COLORS = [c for c in ("tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
-                if c not in METHOD_COLORS.values()]
+                if c not in METHOD_COLORS.values()] + [
+    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"]
 DPI = 120
 
 

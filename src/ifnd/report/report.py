@@ -311,7 +311,34 @@ def section_timings(results: Results) -> list[str]:
         lines += ["Evaluations (the `seconds` field of each metrics file):", "",
                   markdown_table(pd.DataFrame(ev_rows)), ""]
     lines += [f"Total recorded compute: pretraining {_seconds(total)}, evaluations {_seconds(ev_total)}.", ""]
+    span = _wall_span(results)
+    if span is not None:
+        seconds, jobs = span
+        lines += [f"Wall time of the pipeline: {_seconds(seconds)}, from the first recorded job's start "
+                  f"to the last one's end ({jobs} jobs: pretraining, evaluations and references; the "
+                  "detection study and the report are not timed). It is the measured time of "
+                  "`make reproduce` when the pipeline ran in one go; jobs made at different times "
+                  "stretch it.", ""]
     return lines
+
+
+def _wall_span(results: Results) -> tuple[float, int] | None:
+    """(seconds from the earliest job start to the latest job end, number of jobs) over every
+    job that recorded when it finished (meta.json ``timings.finished_at`` of a pretraining run,
+    ``finished_at`` of a metrics file) and how long it took; None when none did."""
+    jobs = [(get_dotted(r.meta, "timings.finished_at", None), _run_seconds(r))
+            for r in results.runs.values()]
+    jobs += [(rec.get("finished_at"), rec.get("seconds")) for r in results.runs.values()
+             for rec in r.evals.values()]
+    refs = results.references
+    jobs += [(rec.get("finished_at"), rec.get("seconds"))
+             for rec in [refs["rawpixels"] or {}, *refs["supervised"].values(),
+                         *(x for per_seed in refs["random_init"].values() for x in per_seed.values())]]
+    spans = [(float(end) - float(secs), float(end)) for end, secs in jobs
+             if isinstance(end, (int, float)) and isinstance(secs, (int, float))]
+    if not spans:
+        return None
+    return max(e for _, e in spans) - min(s for s, _ in spans), len(spans)
 
 
 def _ci_sentence(label: str, d, unit: str = "points") -> str:
