@@ -46,9 +46,19 @@ def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     if not (run_dir / "model.pt").is_file():
         raise UserError(f"run folder {run_dir} has no model.pt (did pretraining finish?)")
     from .models import load_checkpoint
-    final = int(load_checkpoint(run_dir / "model.pt").get("epoch", 0))
-    # an encoder at or past the final epoch belongs to another run of this folder
-    return [(e, p) for e, p in found if e < final] + [(final, run_dir / "model.pt")]
+    from .train import config_differences
+
+    final_ckpt = load_checkpoint(run_dir / "model.pt")
+    final = int(final_ckpt.get("epoch", 0))
+    for epoch, path in found:
+        # an encoder of another run of this folder (e.g. model.pt restored alone) is refused:
+        # the study would mix two runs' encoders in one row of epochs
+        diffs = config_differences(load_checkpoint(path)["config"], final_ckpt["config"])
+        if diffs or epoch >= final:
+            why = diffs[0] if diffs else f"epoch {epoch} is not before model.pt's epoch {final}"
+            raise UserError(f"{path} was not kept by the run that wrote {run_dir / 'model.pt'} "
+                            f"({why}); rerun the run's pretraining")
+    return found + [(final, run_dir / "model.pt")]
 
 
 def run_setting(fnd: dict, run_seed: int) -> dict:

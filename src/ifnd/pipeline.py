@@ -322,6 +322,12 @@ class Pipeline:
         return [f"{self.run_dir(run)}/{name}" for name in
                 ("model.pt", "train_log.csv", "fn_stats.csv", "config.resolved.yaml", "meta.json")]
 
+    def epochs_dir(self, run: Run) -> str:
+        """The encoders kept after the epochs of ``train.save_epochs`` (a folder, possibly empty):
+        an output of the pretraining job beside model.pt, so that DVC caches and restores them
+        together and the detection study never mixes one run's final model with another's."""
+        return f"{self.run_dir(run)}/epochs"
+
     def split_file(self, seed: int, tag: str) -> str:
         return f"{self.root}/splits/f{tag}_s{seed}.json"
 
@@ -391,7 +397,7 @@ class Pipeline:
                 f"state=$(python -m ifnd.pipeline state-dir {run.path} {cfg_args})"
                 f" && ifnd pretrain {cfg_args} {variant} --set train.seed={run.seed} --out {run_dir}"
                 ' --state-dir "$state"',
-                outs=self.run_files(run), deps=self.pretrain_deps(run), params=self._pretrain_keys(run),
+                outs=self.run_files(run) + [self.epochs_dir(run)], deps=self.pretrain_deps(run), params=self._pretrain_keys(run),
                 overrides=self.run_overrides(run)), "pretrain")
         for seed in self.wf["seeds"]:
             for tag, fraction in self.fractions.items():
@@ -452,7 +458,8 @@ class Pipeline:
             outs = self.detect_files(run)
             self._add(Job("detect", f"detect-{run.path.replace('/', '-')}",
                           f"ifnd detect {self.run_dir(run)} --out {Path(outs[0]).parent.as_posix()}",
-                          outs=outs, deps=[f"{self.run_dir(run)}/model.pt"], in_git=True), "detect")
+                          outs=outs, deps=[f"{self.run_dir(run)}/model.pt", self.epochs_dir(run)],
+                          in_git=True), "detect")
         # tables, figures and the report
         evidence = []
         for run in self.runs():

@@ -471,16 +471,17 @@ def write_run_folder(trainer: Pretrainer, out_dir: Path, threads: int, resumed_f
                     "monitor_seconds": round(float(log["monitor_seconds"].sum()), 2),
                     "mean_images_per_second": round(float(log["images_per_second"].mean()), 1)},
     })
-    if kept_dir is not None:
-        copy_kept_encoders(kept_dir, out_dir)
+    copy_kept_encoders(kept_dir, out_dir)
     atomic_torch_save(final_checkpoint(trainer), out_dir / "model.pt")  # last: the run is complete
 
 
-def copy_kept_encoders(kept_dir: Path, out_dir: Path) -> None:
-    """out_dir/epochs/ becomes a copy of kept_dir/epochs/ (stale files of an earlier run go)."""
-    kept = {p.name: p for p in sorted((Path(kept_dir) / "epochs").glob("epoch_*.pt"))}
+def copy_kept_encoders(kept_dir: Path | None, out_dir: Path) -> None:
+    """out_dir/epochs/ becomes a copy of kept_dir/epochs/ (stale files of an earlier run go); it
+    exists, possibly empty, after every run: it is a declared output of the pretraining job."""
+    kept = {p.name: p for p in sorted((Path(kept_dir) / "epochs").glob("epoch_*.pt"))} if kept_dir else {}
     target = Path(out_dir) / "epochs"
-    for old in target.glob("epoch_*.pt") if target.is_dir() else ():
+    target.mkdir(parents=True, exist_ok=True)
+    for old in target.glob("epoch_*.pt"):
         if old.name not in kept:
             old.unlink()
     for name, src in kept.items():

@@ -27,6 +27,8 @@ rule pretrain:
         fn_stats=f"{R}/runs/{{run}}/fn_stats.csv",
         resolved_config=f"{R}/runs/{{run}}/config.resolved.yaml",
         meta=f"{R}/runs/{{run}}/meta.json",
+        # the encoders kept after the epochs of train.save_epochs (read by the detection study)
+        epochs=directory(f"{R}/runs/{{run}}/epochs"),
     log:
         f"logs/{EXPERIMENT}/pretrain/{{run}}.log",
     benchmark:
