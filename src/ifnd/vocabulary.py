@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass
 
 __all__ = ["Method", "METHODS", "METHOD_ORDER", "DETECTING", "labels", "short_labels", "colours",
-           "RUN_GROUPS", "experiment_name", "run_path", "parse_run_path", "TABLES", "FIGURES", "EVALUATIONS",
+           "RUN_GROUPS", "RUN_PATH_PATTERN", "experiment_name", "run_path", "parse_run_path",
+           "TABLES", "FIGURES", "EVALUATIONS",
            "EXECUTION_ONLY_KEYS", "IDENTITY_FREE_KEYS", "RESUME_FREE_KEYS", "EVALUATION_KEYS",
            "TRAIN_LOG_COLUMNS", "TRAIN_LOG_REQUIRED", "FN_STATS_COLUMNS", "FN_BATCH_COLUMNS",
            "FN_LEVEL_COLUMNS"]
@@ -71,7 +72,9 @@ def experiment_name(cfg: dict) -> str:
     """``workflow.experiment``, or the dataset name when it is null: every output of the
     experiment lies below ``results/<experiment>/``."""
     return (cfg.get("workflow") or {}).get("experiment") or cfg["data"]["name"]
-_RUN_PATH = re.compile(r"^(main|ablation)/([^/]+)/s(\d+)$|^classes/([^/]+)/c(\d+)/s(\d+)$")
+# the one pattern of a run path: parse_run_path and the Snakemake `run` wildcard use it
+RUN_PATH_PATTERN = r"(main|ablation)/([^/]+)/s(\d+)|classes/([^/]+)/c(\d+)/s(\d+)"
+_RUN_PATH = re.compile(rf"^(?:{RUN_PATH_PATTERN})$")
 
 
 def run_path(group: str, name: str, seed: int, classes: int | None = None) -> str:

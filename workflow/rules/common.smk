@@ -9,6 +9,7 @@ import shlex
 import time
 
 from ifnd.pipeline import BASE_CONFIG, Pipeline
+from ifnd.vocabulary import RUN_PATH_PATTERN
 
 
 def _workdir_relative(path):
