@@ -345,7 +345,7 @@ class Pipeline:
 
     def reference_files(self) -> list[str]:
         return [j.outs[0] for j in self.jobs if j.rule in
-                ("rawpixels", "supervised", "random_init", "random_init_semisup")]
+                ("rawpixels", "supervised", "random_init")]
 
     # the detection study runs on the first seed of SimCLR and of IFND (no retraining)
     DETECT_FILES = ("detect.csv", "detect.md", "detect_pr.png", "confusion.json")
@@ -415,11 +415,11 @@ class Pipeline:
                     tag = name.split("_", 1)[1]
                     split = self.split_file(run.seed, tag)
                     self._add(Job(
-                        "semisup", stage,
+                        "evaluate", stage,
                         f"ifnd semisup {self.run_dir(run)} {cfg_args} --fraction {self.fractions[tag]}"
                         f" --split {split}{self.on_arg} --out {out}",
                         outs=[out], deps=[model, split], params=["eval"]), "semisup")
-                else:  # knn and linear: one Snakemake rule, `evaluate`
+                else:
                     self._add(Job(
                         "evaluate", stage, f"ifnd {name} {self.run_dir(run)} {cfg_args}{self.on_arg} --out {out}",
                         outs=[out], deps=[model], params=["eval"]), name)
@@ -445,7 +445,7 @@ class Pipeline:
                     tag = name.split("_", 1)[1]
                     split = self.split_file(seed, tag)
                     self._add(Job(
-                        "random_init_semisup", stage,
+                        "random_init", stage,
                         f"ifnd semisup {self.run_dir(run)} {cfg_args} --random-init"
                         f" --fraction {self.fractions[tag]} --split {split}{self.on_arg} --out {out}",
                         outs=[out], deps=[model, split], params=["eval"], in_git=True), "semisup")

@@ -9,7 +9,7 @@ from pathlib import Path
 from ifnd.pipeline import Pipeline
 
 REPO = Path(__file__).resolve().parents[2]
-SCORING = ("evaluate", "semisup", "rawpixels", "supervised", "random_init", "random_init_semisup")
+SCORING = ("evaluate", "rawpixels", "supervised", "random_init")
 
 
 def _pipeline(*extra: str) -> Pipeline:

@@ -8,7 +8,8 @@
 # record of).
 
 
-# `ifnd knn` and `ifnd linear` of a pretrained run: one rule, the evaluation a wildcard.
+# `ifnd knn`, `ifnd linear` and `ifnd semisup` (semisup_<percent>, main runs) of a pretrained
+# run: one rule, the evaluation a wildcard.
 rule evaluate:
     input:
         lambda w: job_of(f"{R}/evals/{w.run}/{w.evaluation}.json").deps,
@@ -72,28 +73,6 @@ rule splits:
         "({params.cmd}) > {log} 2>&1"
 
 
-rule semisup:
-    input:
-        lambda w: job_of(
-            f"{R}/evals/main/{w.method}/s{w.seed}/semisup_{w.tag}.json"
-        ).deps,
-    output:
-        f"{R}/evals/main/{{method}}/s{{seed}}/semisup_{{tag}}.json",
-    log:
-        f"logs/{EXPERIMENT}/semisup/main/{{method}}/s{{seed}}/semisup_{{tag}}.log",
-    conda:
-        "../envs/ifnd.yaml"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=240,
-    params:
-        cmd=lambda w, output: job_of(output[0]).cmd,
-        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
-    shell:
-        "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
-
-
 rule rawpixels:
     input:
         stamp=lambda w: config_stamp(f"{R}/reference/rawpixels.json"),
@@ -138,6 +117,7 @@ rule supervised:
         "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
 
 
+# The same evaluations (knn, linear, semisup_<percent>) of the randomly initialised encoder.
 rule random_init:
     input:
         lambda w: job_of(
@@ -147,28 +127,6 @@ rule random_init:
         f"{R}/reference/random_init/s{{seed}}/{{evaluation}}.json",
     log:
         f"logs/{EXPERIMENT}/reference/random_init/s{{seed}}/{{evaluation}}.log",
-    conda:
-        "../envs/ifnd.yaml"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=240,
-    params:
-        cmd=lambda w, output: job_of(output[0]).cmd,
-        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
-    shell:
-        "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
-
-
-rule random_init_semisup:
-    input:
-        lambda w: job_of(
-            f"{R}/reference/random_init/s{w.seed}/semisup_{w.tag}.json"
-        ).deps,
-    output:
-        f"{R}/reference/random_init/s{{seed}}/semisup_{{tag}}.json",
-    log:
-        f"logs/{EXPERIMENT}/reference/random_init/s{{seed}}/semisup_{{tag}}.log",
     conda:
         "../envs/ifnd.yaml"
     threads: 1
