@@ -397,7 +397,8 @@ class Pipeline:
                 f"state=$(python -m ifnd.pipeline state-dir {run.path} {cfg_args})"
                 f" && ifnd pretrain {cfg_args} {variant} --set train.seed={run.seed} --out {run_dir}"
                 ' --state-dir "$state"',
-                outs=self.run_files(run) + [self.epochs_dir(run)], deps=self.pretrain_deps(run), params=self._pretrain_keys(run),
+                outs=self.run_files(run) + [self.epochs_dir(run)], deps=self.pretrain_deps(run),
+                params=self._pretrain_keys(run),
                 overrides=self.run_overrides(run)), "pretrain")
         for seed in self.wf["seeds"]:
             for tag, fraction in self.fractions.items():

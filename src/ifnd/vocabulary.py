@@ -72,6 +72,8 @@ def experiment_name(cfg: dict) -> str:
     """``workflow.experiment``, or the dataset name when it is null: every output of the
     experiment lies below ``results/<experiment>/``."""
     return (cfg.get("workflow") or {}).get("experiment") or cfg["data"]["name"]
+
+
 # the one pattern of a run path: parse_run_path and the Snakemake `run` wildcard use it
 RUN_PATH_PATTERN = r"(main|ablation)/([^/]+)/s(\d+)|classes/([^/]+)/c(\d+)/s(\d+)"
 _RUN_PATH = re.compile(rf"^(?:{RUN_PATH_PATTERN})$")
