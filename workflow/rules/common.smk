@@ -11,6 +11,9 @@ import time
 from ifnd.pipeline import BASE_CONFIG, Pipeline
 from ifnd.vocabulary import RUN_PATH_PATTERN
 
+# a label fraction in percent, as in file names (ifnd.pipeline.fraction_tag): "1", "10", "0.5"
+TAG_PATTERN = r"\d+(\.\d+)?"
+
 
 def _workdir_relative(path):
     """A --configfile path as the jobs should see it: relative to the working directory when
