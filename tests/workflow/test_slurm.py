@@ -3,11 +3,12 @@ one-node cluster on this machine (slurm-wlm and munge installed when missing), a
 test-config workflow runs with `snakemake --executor slurm` and the project's profile
 (profiles/slurm, its site values adapted to the test node). Every job except the localrules
 must have gone through SLURM (submitted, COMPLETED in squeue, its SLURM log kept), and the
-tables must equal those of a local run of the same workflow, byte for byte.
+tables must equal those of a local run of the same workflow, byte for byte: the suite's one
+local end-to-end run (the `test_config_run` fixture, whose other checks are in
+test_workflow.py), started alongside the SLURM run when it has not run yet.
 
-The local and the SLURM run work in two temporary copies of the workflow files (as in
-test_workflow.py), so neither touches the repository's results/, logs/ or state/, nor each
-other's. The daemons run from a temporary folder on free ports and are stopped afterwards.
+The local and the SLURM run work in two temporary copies of the workflow files, so neither
+touches the repository's results/, logs/ or state/, nor each other's. The daemons run from a temporary folder on free ports and are stopped afterwards.
 
 Skipped, with the reason, only where the machine cannot run SLURM: not root and no SLURM
 installed, no apt-get to install it, or the daemons do not come up.
@@ -23,28 +24,18 @@ import socket
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
+from workflow_support import REPO, copy_workflow
+from workflow_support import env as _env
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 SLURM_SH = REPO / ".ci" / "slurm.sh"
-WORKFLOW_FILES = ["Snakefile", "workflow", "config", "profiles", "src/ifnd"]
 PARTITION = "test"          # the one partition of .ci/slurm.sh's cluster
 TEST_MEM_MB = 1000          # the test node has a few GB; no job of config/test.yaml needs more
 
 pytestmark = pytest.mark.slow
-
-
-def _env(**extra: str) -> dict:
-    env = dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env.pop("IFND_THREADS", None)
-    env.update(extra)
-    return env
 
 
 def _free_port() -> int:
@@ -55,18 +46,6 @@ def _free_port() -> int:
 
 def _tail(text: str, n: int = 6000) -> str:
     return text[-n:]
-
-
-def copy_workflow(dest: Path) -> Path:
-    for name in WORKFLOW_FILES:
-        src, target = REPO / name, dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, target, symlinks=False,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        else:
-            shutil.copy2(src, target)
-    return dest
 
 
 def site_profile(dest: Path, gpus: int) -> Path:
@@ -168,9 +147,8 @@ def test_profile_names_only_existing_rules():
     assert profile["set-resources"]["pretrain"]["gpu"] >= 1
 
 
-def test_workflow_through_slurm_equals_local_run(slurm, tmp_path):
+def test_workflow_through_slurm_equals_local_run(slurm, test_config_run, tmp_path):
     slurm, gpus = slurm
-    local = copy_workflow(tmp_path / "local")
     cluster = copy_workflow(tmp_path / "slurm")
     profile = site_profile(tmp_path / "profile", gpus)
     print(f"test node: {gpus} placeholder GPUs")
@@ -180,8 +158,9 @@ def test_workflow_through_slurm_equals_local_run(slurm, tmp_path):
     assert sum(remote.values()) > 20 and "pretrain" in remote, planned
 
     started = time.time()
-    # Both at once: the SLURM run spends much of its time waiting on status checks.
-    local_run = snakemake(local, _env(), "--cores", "2", "--configfile", "config/test.yaml")
+    # The suite's local end-to-end run (shared with test_workflow.py) alongside: the SLURM run
+    # spends much of its time waiting on status checks.
+    local = test_config_run.start()
     slurm_run = snakemake(
         cluster, slurm, "--executor", "slurm", "--profile", str(profile),
         "--configfile", "config/test.yaml",
@@ -190,20 +169,15 @@ def test_workflow_through_slurm_equals_local_run(slurm, tmp_path):
         "--slurm-status-command", "squeue", "--slurm-no-account",
         "--slurm-init-seconds-before-status-checks", "5",
         "--slurm-keep-successful-logs", "--retries", "0")
-    outputs, seconds = {}, {}
     try:
-        with ThreadPoolExecutor(2) as pool:
-            def wait(name, proc):
-                outputs[name] = proc.communicate(timeout=1800)[0]
-                seconds[name] = time.time() - started
-            list(pool.map(wait, ("slurm", "local"), (slurm_run, local_run)))
+        slurm_out = slurm_run.communicate(timeout=1800)[0]
     finally:
-        for proc in (slurm_run, local_run):
-            if proc.poll() is None:
-                proc.kill()
-    slurm_out, local_out = outputs["slurm"], outputs["local"]
-    print(f"SLURM run {seconds['slurm']:.0f} s, local run alongside it {seconds['local']:.0f} s")
-    assert local_run.returncode == 0, f"local run failed:\n{_tail(local_out)}"
+        if slurm_run.poll() is None:
+            slurm_run.kill()
+    slurm_seconds = time.time() - started
+    local.wait()
+    print(f"SLURM run {slurm_seconds:.0f} s; the local run alongside it took {local.seconds:.0f} s")
+    assert local.returncode == 0, f"local run failed:\n{local.failure()}"
     if slurm_run.returncode != 0:
         logs = sorted((cluster / ".snakemake" / "slurm_logs").rglob("*.log"))
         tails = "\n".join(f"--- {p.relative_to(cluster)}\n{p.read_text()[-1500:]}" for p in logs
@@ -246,7 +220,7 @@ def test_workflow_through_slurm_equals_local_run(slurm, tmp_path):
     assert "localrule tables:" in slurm_out
 
     # The same tables as the local run's, byte for byte.
-    tables = sorted((local / "results/test/tables").iterdir())
+    tables = sorted((local.workdir / "results/test/tables").iterdir())
     assert len(tables) == 8, tables
     for table in tables:
         twin = cluster / "results/test/tables" / table.name

@@ -11,21 +11,16 @@ the work), so the repository's own results/, logs/ and state/ are never touched.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from workflow_support import BIN, REPO
+from workflow_support import env as _env
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent  # the venv that has ifnd, snakemake and dvc
-WORKFLOW_FILES = ["Snakefile", "workflow", "config", "profiles", "dvc.yaml", ".dvcignore",
-                  ".dvc/config", ".gitignore", "src/ifnd", "results/fashion-mnist"]
 CONFIGS = {
     "default": None,
     "cifar10": "config/cifar10.yaml",
@@ -40,13 +35,6 @@ FIGURES = ["fig1_false_negative_effect", "fig2_fn_over_epochs", "fig3_acceptance
 
 
 # --------------------------------------------------------------------------- helpers
-def _env() -> dict:
-    env = dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env.pop("IFND_THREADS", None)
-    return env
-
-
 def snakemake(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=_env(),
                           capture_output=True, text=True, timeout=timeout)
@@ -54,27 +42,6 @@ def snakemake(cwd: Path, *args: str, timeout: float = 300) -> subprocess.Complet
 
 def _output(proc: subprocess.CompletedProcess) -> str:
     return f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}"
-
-
-def copy_workflow(dest: Path) -> Path:
-    """The workflow files in a fresh folder (symlinks resolved: the schema links into src/)."""
-    for name in WORKFLOW_FILES:
-        src = REPO / name
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, target, symlinks=False,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        else:
-            shutil.copy2(src, target)
-    # DVC without git in the copy.
-    (dest / ".dvc" / "config.local").write_text("[core]\n    no_scm = true\n")
-    return dest
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    return copy_workflow(tmp_path / "repo")
 
 
 def written(workdir: Path) -> list[Path]:
@@ -413,18 +380,15 @@ def test_inconsistent_config_fails_in_the_up_front_check(workdir):
 
 # --------------------------------------------------------------------------- end to end
 @pytest.mark.slow
-def test_end_to_end_test_config(workdir):
+def test_end_to_end_test_config(test_config_run):
     """The whole DAG of config/test.yaml on 2 cores: runs, evaluations, references, tables,
-    figures and the report; then nothing is left to do, and `snakemake --report` works."""
-    committed = {p: p.read_bytes() for p in (workdir / "results/fashion-mnist").rglob("*") if p.is_file()}
-    started = time.time()
-    proc = snakemake(workdir, "--cores", "2", "--configfile", "config/test.yaml", timeout=1800)
-    if proc.returncode != 0:
-        logs = sorted((workdir / "logs").rglob("*.log")) if (workdir / "logs").exists() else []
-        tails = "\n".join(f"--- {p.relative_to(workdir)}\n{p.read_text()[-1500:]}" for p in logs
-                          if "rror" in p.read_text())
-        pytest.fail(f"workflow failed\n{_output(proc)}\n{tails}")
-    print(f"end-to-end run: {time.time() - started:.0f} s")
+    figures and the report; then nothing is left to do, and `snakemake --report` works. (The
+    run is shared with the SLURM test, which compares its tables with its own.)"""
+    run = test_config_run.wait()
+    workdir, committed = run.workdir, run.committed
+    if run.returncode != 0:
+        pytest.fail(f"workflow failed\n{run.failure()}")
+    print(f"end-to-end run: {run.seconds:.0f} s")
 
     # the default experiment's committed files are untouched; everything went to results/test/
     assert {p: p.read_bytes() for p in (workdir / "results/fashion-mnist").rglob("*") if p.is_file()} == committed
