@@ -8,7 +8,8 @@ local end-to-end run (the `test_config_run` fixture, whose other checks are in
 test_workflow.py), started alongside the SLURM run when it has not run yet.
 
 The local and the SLURM run work in two temporary copies of the workflow files, so neither
-touches the repository's results/, logs/ or state/, nor each other's. The daemons run from a temporary folder on free ports and are stopped afterwards.
+touches the repository's results/, logs/ or state/, nor each other's. The daemons run from a
+temporary folder on free ports and are stopped afterwards.
 
 Skipped, with the reason, only where the machine cannot run SLURM: not root and no SLURM
 installed, no apt-get to install it, or the daemons do not come up.
