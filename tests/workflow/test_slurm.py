@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_support import REPO, copy_workflow
+from workflow_support import REPO, copy_workflow, error_tails
 from workflow_support import env as _env
 
 SLURM_SH = REPO / ".ci" / "slurm.sh"
@@ -180,9 +180,7 @@ def test_workflow_through_slurm_equals_local_run(slurm, test_config_run, tmp_pat
     print(f"SLURM run {slurm_seconds:.0f} s; the local run alongside it took {local.seconds:.0f} s")
     assert local.returncode == 0, f"local run failed:\n{local.failure()}"
     if slurm_run.returncode != 0:
-        logs = sorted((cluster / ".snakemake" / "slurm_logs").rglob("*.log"))
-        tails = "\n".join(f"--- {p.relative_to(cluster)}\n{p.read_text()[-1500:]}" for p in logs
-                          if "rror" in p.read_text())
+        tails = error_tails(cluster, cluster / ".snakemake" / "slurm_logs")
         pytest.fail(f"SLURM run failed:\n{_tail(slurm_out)}\n{tails}")
 
     # Every non-local job was submitted to SLURM, each under its own SLURM job id ...

@@ -14,7 +14,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the venv that has ifnd, snakemake and dvc
 WORKFLOW_FILES = ["Snakefile", "workflow", "config", "profiles", "dvc.yaml", ".dvcignore",
-                  ".dvc/config", ".gitignore", "src/ifnd", "results/fashion-mnist"]
+                  ".dvc/config", ".gitignore", "src/ifnd"]
+RESULTS = "results/fashion-mnist"  # the default experiment: only its committed files are copied
 
 
 def env(**extra: str) -> dict:
@@ -39,9 +40,34 @@ def copy_workflow(dest: Path) -> Path:
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(src, target)
+    for name in committed_files(RESULTS):
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, dest / name)
     # DVC without git in the copy.
     (dest / ".dvc" / "config.local").write_text("[core]\n    no_scm = true\n")
     return dest
+
+
+def committed_files(folder: str) -> list[str]:
+    """The files git tracks below `folder`, as the clean checkout CI tests has them: a rerun in
+    progress in this workspace (its runs/, evals/, splits/) must not change what the tests plan.
+    Without git (an unpacked archive) every file there is taken."""
+    try:
+        listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--", folder],
+                                capture_output=True, text=True, timeout=60)
+    except OSError:
+        listed = None
+    if listed is not None and listed.returncode == 0 and listed.stdout:
+        return [name for name in listed.stdout.split("\0") if name and (REPO / name).is_file()]
+    return [str(p.relative_to(REPO)) for p in sorted((REPO / folder).rglob("*")) if p.is_file()]
+
+
+def error_tails(root: Path, logs: Path) -> str:
+    """The last 1500 characters of every log file below `logs` that mentions an error, each
+    headed by its path relative to `root`."""
+    files = sorted(logs.rglob("*.log")) if logs.exists() else []
+    return "\n".join(f"--- {p.relative_to(root)}\n{p.read_text()[-1500:]}"
+                     for p in files if "rror" in p.read_text())
 
 
 class TestConfigRun:
@@ -93,7 +119,4 @@ class TestConfigRun:
 
     def failure(self) -> str:
         """The run's output tail and every job log that mentions an error."""
-        logs = sorted((self.workdir / "logs").rglob("*.log")) if (self.workdir / "logs").exists() else []
-        tails = "\n".join(f"--- {p.relative_to(self.workdir)}\n{p.read_text()[-1500:]}"
-                          for p in logs if "rror" in p.read_text())
-        return f"{self.output()[-6000:]}\n{tails}"
+        return f"{self.output()[-6000:]}\n{error_tails(self.workdir, self.workdir / 'logs')}"
