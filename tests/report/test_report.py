@@ -196,3 +196,46 @@ def test_claims_skip_per_seed_shares_where_the_oracle_does_not_gain(results_dir)
     write_json(results_dir / "evals/main/oracle/s1/linear.json", {"evaluation": "linear", "top1": 0.72})
     text = " ".join(claim_c(Results(results_dir)))
     assert "IFND recovers" in text and "per-seed shares" not in text
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_provenance_tells_whether_the_runs_code_differs(tmp_path):
+    """Runs made at several commits: the report asks git whether src/ (its own package aside),
+    workflow/, Snakefile or config/ differ between them, so a rerun spread over commits that only
+    touched tests or the report is not flagged, one that changed the code names the files, and
+    a version this checkout cannot resolve is said to be unknown."""
+    import subprocess
+
+    from ifnd.report.report import code_changes, compare_versions
+
+    repo = tmp_path / "repo"
+
+    def commit(path: str, text: str) -> str:
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text)
+        git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+        subprocess.run(git + ["add", "-A"], check=True, capture_output=True)
+        subprocess.run(git + ["commit", "-q", "-m", path], check=True, capture_output=True)
+        return subprocess.run(git + ["rev-parse", "HEAD"], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    first = commit("src/loss.py", "a = 1\n")
+    tests_only = commit("tests/test_loss.py", "b = 2\n")
+    report_only = commit("src/ifnd/report/report.py", "c = 4\n")  # renders, makes no run
+    code = commit("src/loss.py", "a = 3\n")
+
+    assert code_changes(first, tests_only, repo) == []
+    assert code_changes(first, report_only, repo) == []
+    assert code_changes(first, code, repo) == ["src/loss.py"]
+    assert code_changes(first, "0" * 40, repo) is None  # not a commit here
+    assert code_changes(first, f"{code}-dirty", repo) is None
+    assert code_changes(first, "--output=/tmp/x", repo) is None  # never passed to git
+
+    same = compare_versions([first, tests_only], repo)
+    assert len(same) == 1 and "same src/ (except src/ifnd/report/), workflow/" in same[0]
+    mixed = "\n".join(compare_versions([first, tests_only, code, "ifnd-0.1.0"], repo))
+    assert "compare them with care" in mixed
+    assert f"- `{tests_only}`: the same" in mixed
+    assert f"- `{code}`: differs in `src/loss.py`" in mixed
+    assert "- `ifnd-0.1.0`: cannot be compared here" in mixed
