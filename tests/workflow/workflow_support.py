@@ -65,9 +65,9 @@ def committed_files(folder: str) -> list[str]:
 def error_tails(root: Path, logs: Path) -> str:
     """The last 1500 characters of every log file below `logs` that mentions an error, each
     headed by its path relative to `root`."""
-    files = sorted(logs.rglob("*.log")) if logs.exists() else []
-    return "\n".join(f"--- {p.relative_to(root)}\n{p.read_text()[-1500:]}"
-                     for p in files if "rror" in p.read_text())
+    texts = {p: p.read_text() for p in sorted(logs.rglob("*.log"))} if logs.exists() else {}
+    return "\n".join(f"--- {p.relative_to(root)}\n{text[-1500:]}"
+                     for p, text in texts.items() if "rror" in text)
 
 
 class TestConfigRun:
