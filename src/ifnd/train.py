@@ -100,6 +100,9 @@ class Pretrainer:
 
     def __init__(self, cfg: dict, device: torch.device | None = None, group: Group | None = None):
         self.cfg = cfg
+        # the commit as training starts (one made while it trains did not make its epochs);
+        # a resume puts the earlier processes' commits first
+        self.code_versions = [code_version()]
         tcfg = cfg["train"]
         self.device = device or resolve_device(tcfg["device"])
         self.group = group or Group()  # a single process unless started by torchrun
@@ -343,7 +346,7 @@ class Pretrainer:
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "detector": None if self.detector is None else self.detector.state_dict(),
                 "train_rows": self.train_rows, "fn_rows": self.fn_rows,
-                "torch_rng": torch.get_rng_state()}
+                "torch_rng": torch.get_rng_state(), "code_versions": self.code_versions}
 
     def load_state_dict(self, state: dict, path: Path) -> None:
         made_by = int(state.get("world_size", 1))
@@ -367,6 +370,9 @@ class Pretrainer:
         self.train_rows = list(state["train_rows"])
         self.fn_rows = list(state["fn_rows"])
         torch.set_rng_state(state["torch_rng"])
+        # states written before code_versions existed lack it
+        earlier = [str(v) for v in state.get("code_versions", [])]
+        self.code_versions = earlier + [v for v in self.code_versions if v not in earlier]
 
 
 def final_checkpoint(trainer: Pretrainer) -> dict:
@@ -458,7 +464,8 @@ def write_run_folder(trainer: Pretrainer, out_dir: Path, threads: int, resumed_f
     dump_config(cfg, out_dir / "config.resolved.yaml")
     log = pd.DataFrame(trainer.train_rows)
     write_json(out_dir / "meta.json", {
-        "code_version": code_version(), "packages": package_versions(), "seed": tcfg["seed"],
+        "code_version": trainer.code_versions[-1], "code_versions": trainer.code_versions,
+        "packages": package_versions(), "seed": tcfg["seed"],
         "method": cfg["method"]["name"], "device": hardware_info(trainer.execution), "threads": threads,
         **trainer.group.info(), "sync_batchnorm": trainer.sync_batchnorm,
         "command": sys.argv, "resumed_from_epoch": resumed_from,

@@ -239,3 +239,19 @@ def test_provenance_tells_whether_the_runs_code_differs(tmp_path):
     assert f"- `{tests_only}`: the same" in mixed
     assert f"- `{code}`: differs in `src/loss.py`" in mixed
     assert "- `ifnd-0.1.0`: cannot be compared here" in mixed
+
+
+def test_provenance_counts_every_commit_a_resumed_run_trained_under(tmp_path):
+    """A run resumed at a second commit counts under both; a meta.json from before
+    ``code_versions`` counts under its one ``code_version``; one run is "1 run"."""
+    from ifnd.report.collect import Results
+    from ifnd.report.report import section_provenance
+    from ifnd.runinfo import write_json
+
+    for name, meta in {"s0": {"code_versions": ["aaa111", "bbb222"], "code_version": "bbb222"},
+                       "s1": {"code_version": "aaa111"}}.items():
+        run = tmp_path / "runs" / "main" / "simclr" / name
+        run.mkdir(parents=True)
+        write_json(run / "meta.json", meta)
+    text = "\n".join(section_provenance(Results(tmp_path)))
+    assert "`aaa111` (2 runs), `bbb222` (1 run)." in text

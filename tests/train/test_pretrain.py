@@ -62,6 +62,30 @@ def test_resume_is_bitwise_identical_to_an_uninterrupted_run(tmp_path, tiny_cfg)
     assert pd.read_csv(straight / "fn_stats.csv").equals(pd.read_csv(resumed / "fn_stats.csv"))
 
 
+def test_meta_records_the_commits_a_resumed_run_trained_under(tmp_path, tiny_cfg, monkeypatch):
+    """meta.json takes the commit as each process starts, not as it ends: a run started at one
+    commit and resumed at another lists both, first the one that made the early epochs; a state
+    of older code (no record of its commits) leaves only this process's."""
+    import json
+
+    import ifnd.train as train
+
+    cfg = tiny_cfg(train__epochs=2)
+    monkeypatch.setattr(train, "code_version", lambda: "aaa111")
+    pretrain(cfg, tmp_path / "run", state_dir=tmp_path / "state", stop_after=1)
+    monkeypatch.setattr(train, "code_version", lambda: "bbb222")
+    meta = json.loads((pretrain(cfg, tmp_path / "run", state_dir=tmp_path / "state") / "meta.json").read_text())
+    assert meta["code_versions"] == ["aaa111", "bbb222"] and meta["code_version"] == "bbb222"
+
+    pretrain(cfg, tmp_path / "old", state_dir=tmp_path / "old_state", stop_after=1)
+    state = torch.load(tmp_path / "old_state" / "last.pt", weights_only=True)
+    del state["code_versions"]
+    torch.save(state, tmp_path / "old_state" / "last.pt")
+    monkeypatch.setattr(train, "code_version", lambda: "ccc333")
+    meta = json.loads((pretrain(cfg, tmp_path / "old", state_dir=tmp_path / "old_state") / "meta.json").read_text())
+    assert meta["code_versions"] == ["ccc333"]
+
+
 def test_resume_refuses_a_state_made_with_another_config(tmp_path, tiny_cfg):
     pretrain(tiny_cfg(), tmp_path / "run", state_dir=tmp_path / "state", stop_after=1)
     state = tmp_path / "state" / "last.pt"

@@ -538,12 +538,22 @@ def compare_versions(versions: list[str], root: Path = REPO_ROOT) -> list[str]:
     return lines + [""]
 
 
+def run_code_versions(meta: dict) -> list[str]:
+    """The commits a pretraining run trained under: meta.json ``code_versions`` (several when
+    it was resumed under other code), else its one ``code_version``."""
+    listed = meta.get("code_versions")
+    if isinstance(listed, list) and listed:
+        return [str(v) for v in dict.fromkeys(listed)]
+    return [str(meta.get("code_version"))]
+
+
 def section_provenance(results: Results) -> list[str]:
-    versions = Counter(str((r.meta or {}).get("code_version")) for r in results.runs.values() if r.meta)
+    versions = Counter(v for r in results.runs.values() if r.meta for v in run_code_versions(r.meta))
     lines = ["## Provenance", ""]
     if versions:
-        lines.append("Code versions of the runs (meta.json): "
-                     + ", ".join(f"`{v}` ({n} runs)" for v, n in versions.most_common()) + ".")
+        lines.append("Code versions of the runs (meta.json; a resumed run counts each commit it "
+                     "ran under): " + ", ".join(f"`{v}` ({n} run{'' if n == 1 else 's'})"
+                                                for v, n in versions.most_common()) + ".")
         if len(versions) > 1:
             lines += compare_versions([v for v, _ in versions.most_common()])
         pk = next((r.meta.get("packages") for r in results.runs.values()
