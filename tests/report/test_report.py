@@ -185,6 +185,19 @@ def test_claims_section_states_each_claim_with_paired_evidence(results_dir):
     assert "every pseudo-label accepted at once instead of incrementally: not evaluated yet" in text
 
 
+def test_claim_c_names_the_evaluations_not_run_yet(results_dir):
+    """A pipeline stopped part-way has linear metrics but no kNN ones: claim (c) says which
+    evaluations it has not seen, and never calls the verdict one of every evaluation."""
+    from ifnd.report.claims import claim_c
+    from ifnd.report.collect import Results
+
+    for path in results_dir.glob("evals/main/*/*/knn.json"):
+        path.unlink()
+    text = " ".join(claim_c(Results(results_dir)))
+    assert "not evaluated yet: kNN top-1" in text
+    assert "in every evaluation:" not in text and "in every evaluation." not in text
+
+
 def test_claims_skip_per_seed_shares_where_the_oracle_does_not_gain(results_dir):
     """A seed where the oracle ties SimCLR leaves the share of its gain undefined: the claim
     gives the ratio of the mean gains only, with no per-seed interval (and no division error)."""
