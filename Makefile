@@ -30,6 +30,11 @@ export PATH := $(BIN):$(PATH)
 
 CONFIG_ARGS := --config config/config.yaml $(CONFIGFILE)
 SNAKEMAKE_CONFIG := $(if $(CONFIGFILE),--configfile $(CONFIGFILE))
+# A fresh clone holds the default experiment's committed tables, figures and report but none of
+# the runs they came from (those are DVC-cached): Snakemake would call it up to date. There
+# `make reproduce` forces the pretraining jobs and so everything after them; once runs/ exists
+# (a rerun under way or done) it resumes and skips what is up to date, as usual.
+FRESH_CLONE := $(if $(CONFIGFILE)$(wildcard results/fashion-mnist/runs),,--forcerun pretrain)
 
 .PHONY: help setup data reproduce select test lint dvc-repro dvc-yaml dvc-push dvc-pull report-html
 
@@ -60,7 +65,7 @@ data:
 
 reproduce: setup
 	ifnd check $(CONFIG_ARGS)
-	snakemake --cores $(CORES) $(SNAKEMAKE_CONFIG)
+	snakemake --cores $(CORES) $(SNAKEMAKE_CONFIG) $(FRESH_CLONE)
 	$(if $(CONFIGFILE),,ifnd report $(CONFIG_ARGS) --readme README.md)
 	$(if $(CONFIGFILE),,dvc commit --force --quiet)  # record Snakemake's outputs: `dvc repro` is then up to date
 	@echo "report: results/<experiment>/report.md (tables, figures and metrics beside it)"

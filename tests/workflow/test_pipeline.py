@@ -60,15 +60,16 @@ def test_structured_control_reads_this_experiments_detection_study():
 
 def test_a_dependency_no_job_writes_is_one_error_line(tmp_path):
     """A structured control that names a detection study the experiment does not run (here: no
-    SimCLR in workflow.methods) stops the pipeline definition with a UserError naming it."""
+    SimCLR in workflow.methods) stops the pipeline definition with a UserError naming it. (An
+    experiment of its own: the default experiment's committed confusion.json exists.)"""
     import pytest
 
     from ifnd.errors import UserError
 
     extra = tmp_path / "no_simclr.yaml"
-    extra.write_text("workflow:\n  methods: [ifnd, oracle]\n")
+    extra.write_text("workflow:\n  methods: [ifnd, oracle]\n  experiment: no-simclr\n")
     with pytest.raises(UserError, match=r"pretrain-ablation-precision_matched_structured-s0: reads "
-                                        r"results/fashion-mnist/detect/main/simclr/s0/confusion.json"):
+                                        r"results/no-simclr/detect/main/simclr/s0/confusion.json"):
         Pipeline.from_files([str(REPO / "config/config.yaml"), str(extra)])
 
 
