@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "semisup": ("ifnd.evaluate.semisup", "semi-supervised fine-tuning on a labelled fraction"),
     "supervised": ("ifnd.evaluate.supervised", "the supervised reference: the same backbone trained with all labels"),
     "rawpixels": ("ifnd.evaluate.rawpixels", "the raw-pixel reference: kNN and linear evaluation on input pixels"),
+    "detect-floor": ("ifnd.evaluate.detectfloor", "the detection floors: the detector's clustering on raw pixels and a random-init encoder"),
     "detect": ("ifnd.detect", "the detection study: score detection settings on a run's saved encoders"),
     "tables": ("ifnd.report.tables", "build Tables 1-4 from run and evaluation outputs"),
     "figures": ("ifnd.report.figures", "draw Figures 1-5 from run and evaluation outputs"),

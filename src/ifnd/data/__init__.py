@@ -1,4 +1,4 @@
-"""Datasets: Fashion-MNIST, CIFAR-10/100, ImageFolder trees and a synthetic smoke-test set.
+"""Datasets: Fashion-MNIST, Fashion-MNIST scenes (garments on photographs), CIFAR-10/100, ImageFolder trees and a synthetic smoke-test set.
 
 ``load_dataset(cfg["data"], "train" | "val" | "test")`` returns an :class:`ArrayDataset` (the
 whole dataset as one uint8 tensor at its native size) or, for ``imagefolder``, a
@@ -22,9 +22,10 @@ from .fashion_mnist import load_fashion_mnist
 from .idx import parse_idx, read_idx
 from .imagefolder import FolderDataset
 from .subset import balanced_subset, postprocess, select_classes
+from .scenes import load_scenes
 from .synthetic import make_synthetic
 
-DATASETS = ("fashion-mnist", "cifar10", "cifar100", "imagefolder", "synthetic")
+DATASETS = ("fashion-mnist", "fashion-scenes", "cifar10", "cifar100", "imagefolder", "synthetic")
 SPLITS = ("train", "val", "test")
 
 __all__ = [
@@ -46,6 +47,9 @@ def load_dataset(data_cfg: dict, split: str) -> ArrayDataset | FolderDataset:
     if name == "fashion-mnist":
         ds = load_fashion_mnist(data_cfg, source)
         where = "fashion-mnist"
+    elif name == "fashion-scenes":
+        ds = load_scenes(data_cfg, source)
+        where = "fashion-scenes"
     elif name in ("cifar10", "cifar100"):
         ds = load_cifar(data_cfg, source, name)
         where = name if name == "cifar10" else f"cifar100 ({data_cfg.get('label_kind', 'fine')} labels)"

@@ -50,9 +50,9 @@ REFERENCE_EVALUATIONS = ("knn", "linear", "semisup_1", "semisup_10")
 
 # Class and training-image counts of the built-in datasets, for a run whose config keeps all
 # classes / all images (the counts are fixed by the datasets; see ifnd.data).
-DATASET_CLASSES = {"fashion-mnist": 10, "cifar10": 10, "synthetic": 10}
-DATASET_TRAIN_IMAGES = {"fashion-mnist": 60000, "cifar10": 50000, "cifar100": 50000}
-DATASET_TEST_IMAGES = {"fashion-mnist": 10000, "cifar10": 10000, "cifar100": 10000}
+DATASET_CLASSES = {"fashion-mnist": 10, "fashion-scenes": 10, "cifar10": 10, "synthetic": 10}
+DATASET_TRAIN_IMAGES = {"fashion-mnist": 60000, "fashion-scenes": 60000, "cifar10": 50000, "cifar100": 50000}
+DATASET_TEST_IMAGES = {"fashion-mnist": 10000, "fashion-scenes": 10000, "cifar10": 10000, "cifar100": 10000}
 
 SPLIT_NAMES = {"test": "test", "val": "validation"}
 

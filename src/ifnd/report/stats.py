@@ -11,7 +11,8 @@ from typing import Iterable, Mapping
 import numpy as np
 from scipy import stats as sps
 
-__all__ = ["Stat", "summarise", "paired_difference", "verdict"]
+__all__ = ["Stat", "summarise", "paired_difference", "unpaired_difference", "verdict", "p_value",
+           "holm", "detectable_effect", "slope"]
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,76 @@ def verdict(stat: Stat) -> str:
     if stat.ci_high < 0:
         return "below zero"
     return "not resolved"
+
+
+def unpaired_difference(a: Mapping[int, float] | Iterable[float], b: Mapping[int, float] | Iterable[float],
+                        confidence: float = 0.95) -> Stat:
+    """``mean(a) - mean(b)`` of two independent samples with Welch's t interval (for groups that
+    share no pairing: runs of different class subsets share only a seed number). ``std`` is the
+    difference's standard error times sqrt(n) with n = the smaller group, so that
+    :func:`p_value` and :func:`detectable_effect` stay conservative."""
+    xa = np.asarray(list(a.values()) if isinstance(a, Mapping) else list(a), dtype=float)
+    xb = np.asarray(list(b.values()) if isinstance(b, Mapping) else list(b), dtype=float)
+    xa, xb = xa[np.isfinite(xa)], xb[np.isfinite(xb)]
+    if xa.size == 0 or xb.size == 0:
+        return Stat(0)
+    mean = float(xa.mean() - xb.mean())
+    n = int(min(xa.size, xb.size))
+    if xa.size < 2 or xb.size < 2:
+        return Stat(1, mean)
+    va, vb = xa.var(ddof=1) / xa.size, xb.var(ddof=1) / xb.size
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Stat(n, mean, 0.0, mean, mean)
+    dof = (va + vb) ** 2 / (va ** 2 / (xa.size - 1) + vb ** 2 / (xb.size - 1))
+    half = float(sps.t.ppf(0.5 + confidence / 2, dof)) * se
+    return Stat(n, mean, se * math.sqrt(n), mean - half, mean + half)
+
+
+def p_value(stat: Stat) -> float:
+    """Two-sided p of the one-sample t test of ``stat.mean == 0`` (a paired difference's
+    summary); NaN without an interval."""
+    if stat.n < 2 or not np.isfinite(stat.std):
+        return math.nan
+    if stat.std == 0:
+        return 0.0 if stat.mean != 0 else 1.0
+    t = stat.mean / (stat.std / math.sqrt(stat.n))
+    return float(2 * sps.t.sf(abs(t), stat.n - 1))
+
+
+def holm(p_values: Mapping[str, float], alpha: float = 0.05) -> dict[str, tuple[float, bool]]:
+    """Holm's step-down correction over one family of tests: name -> (adjusted p, rejected at
+    ``alpha``). NaN p-values are left out of the family and come back as (NaN, False)."""
+    finite = sorted(((p, k) for k, p in p_values.items() if np.isfinite(p)))
+    m = len(finite)
+    out: dict[str, tuple[float, bool]] = {k: (math.nan, False) for k in p_values}
+    running, still = 0.0, True
+    for i, (p, k) in enumerate(finite):
+        running = max(running, min(1.0, (m - i) * p))
+        still = still and running <= alpha
+        out[k] = (running, still)
+    return out
+
+
+def detectable_effect(std: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest true mean difference a two-sided one-sample (paired) t test at ``alpha``
+    detects with probability ``power`` from ``n`` pairs whose differences spread by ``std``:
+    ``(t_{1-alpha/2, n-1} + t_{power, n-1}) * std / sqrt(n)`` (the usual approximation that
+    ignores the non-centrality's skew). NaN below two pairs."""
+    if n < 2 or not np.isfinite(std):
+        return math.nan
+    return float((sps.t.ppf(1 - alpha / 2, n - 1) + sps.t.ppf(power, n - 1)) * std / math.sqrt(n))
+
+
+def slope(series: Mapping[int, Mapping[float, float]], confidence: float = 0.95) -> Stat:
+    """The trend of a quantity over training: per seed, the least-squares slope of the values
+    against the epoch (``series[seed][epoch]``, at least two epochs), summarised over the seeds
+    with a t interval (units per epoch). One seed gives the slope without an interval."""
+    slopes = {}
+    for seed, points in series.items():
+        xs = np.asarray(list(points), dtype=float)
+        ys = np.asarray([points[x] for x in points], dtype=float)
+        ok = np.isfinite(ys)
+        if ok.sum() >= 2 and np.ptp(xs[ok]) > 0:
+            slopes[seed] = float(np.polyfit(xs[ok], ys[ok], 1)[0])
+    return summarise(slopes, confidence)

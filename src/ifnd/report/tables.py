@@ -31,7 +31,7 @@ TABLE_NAMES = vocabulary.TABLES
 
 METHOD_LABELS = vocabulary.labels()
 SHORT_LABELS = vocabulary.short_labels()
-DATASET_LABELS = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
+DATASET_LABELS = {"fashion-mnist": "Fashion-MNIST", "fashion-scenes": "Fashion-MNIST scenes", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
                   "imagefolder": "an ImageFolder dataset", "synthetic": "the synthetic dataset"}
 
 LINEAR = Metric("linear_top1_pct", "Linear top-1 (%)")
