@@ -41,6 +41,7 @@ CLASS_SWEEP_METHODS = ("simclr", "oracle")
 PRETRAIN_SECTIONS = ("data", "model", "augment", "train", "method", "fnd")
 SUPERVISED_SECTIONS = ("data", "model", "augment", "train", "eval")
 RAWPIXELS_SECTIONS = ("data", "eval")
+DETECT_FLOOR_SECTIONS = ("data", "model", "train", "fnd")
 REPORT_SECTIONS = ("data", "model", "augment", "train", "method", "fnd", "eval", "workflow")
 
 REFERENCE_VALUES = "config/reference_values.yaml"
@@ -50,7 +51,7 @@ STEP_MODULES = {
     "pretrain": "ifnd.train", "knn": "ifnd.evaluate.knn", "linear": "ifnd.evaluate.linear",
     "splits": "ifnd.evaluate.splits", "semisup": "ifnd.evaluate.semisup",
     "rawpixels": "ifnd.evaluate.rawpixels", "supervised": "ifnd.evaluate.supervised",
-    "detect": "ifnd.detect", "tables": "ifnd.report.tables", "figures": "ifnd.report.figures", "report": "ifnd.report.report",
+    "detect": "ifnd.detect", "detect_floor": "ifnd.evaluate.detectfloor", "tables": "ifnd.report.tables", "figures": "ifnd.report.figures", "report": "ifnd.report.report",
 }
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -345,7 +346,7 @@ class Pipeline:
 
     def reference_files(self) -> list[str]:
         return [j.outs[0] for j in self.jobs if j.rule in
-                ("rawpixels", "supervised", "random_init")]
+                ("rawpixels", "supervised", "random_init", "detect_floor")]
 
     # the detection study runs on the first seed of SimCLR and of IFND (no retraining)
     DETECT_FILES = ("detect.csv", "detect.md", "detect_pr.png", "confusion.json")
@@ -358,7 +359,8 @@ class Pipeline:
         return [f"{self.root}/detect/{run.path}/{name}" for name in self.DETECT_FILES]
 
     def table_files(self) -> list[str]:
-        return [f"{self.root}/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
+        return [f"{self.root}/tables/{t}{suffix}" for t in TABLES
+                for suffix in (".csv", ".md", "_per_seed.csv")]
 
     def figure_files(self) -> list[str]:
         return [f"{self.root}/figures/{f}.png" for f in FIGURES]
@@ -436,6 +438,14 @@ class Pipeline:
                           f"ifnd supervised {cfg_args} --set train.seed={seed}{self.on_arg} --out {out}",
                           outs=[out], params=self.reference_keys(SUPERVISED_SECTIONS),
                           overrides=[("train.seed", seed)], in_git=True), "supervised")
+        # the detector's own setting on pixels and on the random-init encoder (the floors of
+        # every detection number), per seed: the k-means seeds and the initialisation follow it
+        for seed in self.wf["seeds"]:
+            out = f"{ref}/detect_floor/s{seed}.json"
+            self._add(Job("detect_floor", f"detect_floor-s{seed}",
+                          f"ifnd detect-floor {cfg_args} --set train.seed={seed} --out {out}",
+                          outs=[out], params=self.reference_keys(DETECT_FLOOR_SECTIONS),
+                          overrides=[("train.seed", seed)], in_git=True), "detect_floor")
         for seed in self.wf["seeds"]:
             run = self.reference_run(seed)
             model = f"{self.run_dir(run)}/model.pt"
@@ -489,7 +499,7 @@ class Pipeline:
         the first config key whose recorded value differs from the current one, else None
         (also None when the file is absent or records no config)."""
         path = Path(job.outs[0])
-        if job.rule not in ("rawpixels", "supervised") or not path.is_file():
+        if job.rule not in ("rawpixels", "supervised", "detect_floor") or not path.is_file():
             return None
         try:
             recorded = json.loads(path.read_text()).get("inputs", {}).get("config")

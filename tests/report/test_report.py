@@ -173,16 +173,78 @@ def test_claims_section_states_each_claim_with_paired_evidence(results_dir):
 
     _detect_csv(results_dir / "detect/main/simclr/s0/detect.csv", {1: 0.6, 3: 0.55, 15: 0.5})
     text = "\n".join(section_claims(Results(results_dir)))
-    assert "10 classes +9.50 points [95% CI +3.15, +15.85], 2 seeds" in text
-    assert "Gap at 10 minus gap at 2 classes: +9.00 points (one seed, no interval)" in text
-    assert "precision 60.0% after epoch 1, 50.0% after epoch 15" in text
-    assert "it does not rise. Not supported; one seed each" in text
-    assert "linear top-1 +2.50 points [95% CI -3.85, +8.85], 2 seeds" in text
-    assert ": not resolved at this scale." in text
+    # (a): the gap and the share of SimCLR's error it removes (9.5 / 29 = 33%), the counts
+    # compared unpaired (10-class mean 9.5 − 2-class 1.0)
+    assert "10 classes: gap +9.50 points [95% CI +3.15, +15.85], 2 seeds, 33% of SimCLR's error (29.0%)" in text
+    assert "10 against 2 classes (unpaired, Welch): gap +8.50 points (one seed, no interval)" in text
+    assert "not resolved at this scale. The class count also changes the task's difficulty" in text
+    # (b): least-squares slope of 60, 55, 50% at epochs 1, 3, 15 is -0.7 / 114.667 per epoch
+    assert "simclr: precision over epochs 1–15, slope -6.10 points per 10 epochs (one seed, no interval)" in text
+    assert "not resolved: one SimCLR seed gives no interval" in text
+    # (c): p of a 2-seed paired t (differences 3 and 2 points), Holm over four evaluations
+    assert "linear top-1 +2.50 points [95% CI -3.85, +8.85], 2 seeds (p = 0.126; Holm-adjusted p = 0.503 (does not hold)" in text
+    assert "after Holm's correction over the 4 evaluations, none holds" in text
     assert "IFND recovers 26% of it" in text
     assert "attraction instead of elimination: -2.00 points (one seed, no interval), not resolved" in text
-    assert "Gap at 10 minus gap at 2 classes: +9.00 points (one seed, no interval): not resolved." in text
     assert "every pseudo-label accepted at once instead of incrementally: not evaluated yet" in text
+
+
+def test_claim_d_calls_an_ablation_underpowered_when_its_seeds_cannot_see_ifnds_gain(results_dir):
+    """Two ablation seeds that differ from the default by -2 and +3 points (sd 5 / sqrt(2)): the
+    interval includes zero and the seeds could detect only (t_0.975,1 + t_0.8,1) x 2.5 =
+    (12.706 + 1.376) x 2.5 = 35.21 points, far more than IFND's gain of 2.5: "underpowered",
+    not "not resolved"."""
+    from ifnd.report.claims import claim_d
+    from ifnd.report.collect import Results
+
+    from .conftest import run_config, write_run
+
+    write_run(results_dir, "ablation/attraction/s1", "ifnd", 1,
+              run_config("ifnd", 1, {"method.removal": "attr"}), {"linear": 0.77, "knn": 0.6})
+    text = " ".join(claim_d(Results(results_dir)))
+    assert "attraction instead of elimination: +0.50 points [95% CI" in text
+    assert "underpowered (detectable: 35.21 points" in text and "against IFND's gain of 2.50" in text
+
+
+def test_claim_b_is_a_slope_over_seeds_beside_the_floors(results_dir):
+    """Three SimCLR seeds whose precision rises by 2, 2.5 and 3 points per epoch: a slope of
+    +25 points per 10 epochs with a t interval over the seeds that clears zero; the pixel floor
+    at the same rate is shown beside it."""
+    from ifnd.report.claims import claim_b
+    from ifnd.report.collect import Results
+
+    from .conftest import write_json
+
+    for seed, step in ((0, 0.02), (1, 0.025), (2, 0.03)):
+        _detect_csv(results_dir / f"detect/main/simclr/s{seed}/detect.csv",
+                    {1: 0.3, 2: 0.3 + step, 3: 0.3 + 2 * step})
+    for seed in (0, 1):
+        write_json(results_dir / f"reference/detect_floor/s{seed}.json",
+                   {"evaluation": "detect_floor", "rows": [
+                       {"space": "pixels", "rate": 0.5, "precision": 0.2 + 0.01 * seed, "recall": 0.1},
+                       {"space": "pixels", "rate": 1.0, "precision": 0.1, "recall": 0.4}]})
+    text = " ".join(claim_b(Results(results_dir)))
+    half = 4.302653 * 0.005 / 3 ** 0.5 * 10  # t_0.975,2 x sd 0.5 points per epoch / sqrt(3), per 10 epochs
+    assert (f"slope +25.00 points per 10 epochs [95% CI {100 * (0.25 - half):+.2f}, "
+            f"{100 * (0.25 + half):+.2f}], 3 seeds") in text
+    assert "supported on SimCLR's encoder (the clean test)" in text
+    assert "raw pixels 20.5% / 10.0%" in text
+
+
+def test_claim_a_is_inconclusive_when_the_gap_and_the_relative_reduction_disagree(results_dir):
+    """The gap grows from 2 to 10 classes (1 -> 9.5 points) while the share of SimCLR's error
+    it removes falls (2 classes: SimCLR 98%, oracle 99%: 50%; 10 classes: 33%)."""
+    from ifnd.report.claims import claim_a
+    from ifnd.report.collect import Results
+
+    from .conftest import run_config, write_run
+
+    for method, top1 in (("simclr", 0.98), ("oracle", 0.99)):
+        write_run(results_dir, f"classes/{method}/c2/s0", method, 0, run_config(method, 0, classes=2),
+                  {"linear": top1, "knn": top1})
+    text = " ".join(claim_a(Results(results_dir)))
+    assert "2 classes: gap +1.00 points (one seed, no interval), 50% of SimCLR's error (2.0%)" in text
+    assert "inconclusive: the absolute gap and the relative error reduction point opposite ways" in text
 
 
 def test_claim_c_names_the_evaluations_not_run_yet(results_dir):

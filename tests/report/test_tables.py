@@ -168,3 +168,33 @@ def test_flat_metric_files_hold_the_table_means(results_dir, tmp_path):
     assert json.loads((metrics / "ablation_attraction.json").read_text())["linear_top1"] == pytest.approx(71.0)
     assert all(isinstance(v, (int, float)) for p in metrics.glob("*.json")
                for v in json.loads(p.read_text()).values())
+
+
+def test_every_interval_is_recomputed_from_the_per_seed_csv(results_dir, tmp_path):
+    """Each table has <name>_per_seed.csv: the per-seed values (of methods, references and
+    paired differences) from which a reader recomputes the table's mean and interval."""
+    import pandas as pd
+    from scipy import stats
+
+    from ifnd.report.collect import Results
+    from ifnd.report.tables import build_tables, write_tables
+
+    write_tables(build_tables(Results(results_dir)), tmp_path)
+    table = pd.read_csv(tmp_path / "table1_linear.csv")
+    seeds = pd.read_csv(tmp_path / "table1_linear_per_seed.csv")
+    assert not any(c.endswith("_per_seed") for c in table.columns)
+    checked = 0
+    for (row, column), part in seeds.groupby(["row", "column"]):
+        x = part["value"].to_numpy()
+        rec = table[table["row"] == row].iloc[0]
+        assert rec[f"{column}_mean"] == pytest.approx(x.mean())
+        if len(x) > 1:
+            half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / len(x) ** 0.5
+            assert rec[f"{column}_ci_low"] == pytest.approx(x.mean() - half)
+            checked += 1
+    # the fixture: IFND − SimCLR linear is 3 and 2 points at seeds 0 and 1
+    diff = seeds[(seeds["row"] == "diff:ifnd-simclr") & (seeds["column"] == "linear_top1_pct")]
+    assert diff.set_index("seed")["value"].round(6).to_dict() == {0: 3.0, 1: 2.0}
+    assert checked >= 4
+    for name in ("table2_semisup", "table3_ablations", "table4_fn_stats"):
+        assert (tmp_path / f"{name}_per_seed.csv").is_file()

@@ -117,6 +117,27 @@ rule supervised:
         "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
 
 
+# The detection floors: IFND's clustering and acceptance on pixels and on the random-init encoder.
+rule detect_floor:
+    input:
+        stamp=lambda w: config_stamp(f"{R}/reference/detect_floor/s{w.seed}.json"),
+    output:
+        f"{R}/reference/detect_floor/s{{seed}}.json",
+    log:
+        f"logs/{EXPERIMENT}/reference/detect_floor/s{{seed}}.log",
+    conda:
+        "../envs/ifnd.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        cmd=lambda w, output: job_of(output[0]).cmd,
+        config_fingerprint=lambda w, output: job_of(output[0]).fingerprint,
+    shell:
+        "export IFND_THREADS={threads}; ({params.cmd}) > {log} 2>&1"
+
+
 # The same evaluations (knn, linear, semisup_<percent>) of the randomly initialised encoder.
 rule random_init:
     input:

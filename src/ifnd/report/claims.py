@@ -8,17 +8,24 @@ The claims, from the paper's abstract (docs/method.md):
 (d) elimination is the better removal strategy, and the design (incremental acceptance,
     several clustering levels, confidence ranking within clusters) is what makes IFND work.
 
-Each is stated with the evidence for and against it: seed-paired differences with 95% t
-intervals (:mod:`ifnd.report.stats`), and a verdict that says plainly where an interval
-includes zero ("not resolved at this scale") or where a single seed gives no interval.
+Each is stated with the evidence for and against it, by the rules written down in
+docs/method.md (Verdicts) before the runs: seed-paired differences with 95% t intervals
+(:mod:`ifnd.report.stats`); within one claim, Holm's correction over its comparisons; beside
+every comparison that does not resolve, the smallest effect its seeds could detect (a paired t
+test at 5% with 80% power), and "underpowered (detectable: X points)" where that is larger than
+IFND's own linear gain; detection numbers beside their floors (the detector on raw pixels and on
+the random-init encoder, ``ifnd detect-floor``).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from .collect import Results, read_csv
-from .stats import Stat, paired_difference, summarise, verdict
+import math
+
+from .collect import Results, detect_floor_at, read_csv
+from .stats import (Stat, detectable_effect, holm, p_value, paired_difference, slope, summarise,
+                    unpaired_difference, verdict)
 
 EVALUATIONS = {"linear": "linear top-1", "knn": "kNN top-1", "semisup_1": "1%-label top-1",
                "semisup_10": "10%-label top-1"}
@@ -45,6 +52,32 @@ def _points(d: Stat) -> str:
     return f"{100 * d.mean:+.2f} points [95% CI {100 * d.ci_low:+.2f}, {100 * d.ci_high:+.2f}], {d.n} seeds"
 
 
+def ifnd_gain(results: Results) -> Stat:
+    """IFND − SimCLR in linear top-1, seed-paired: the effect size every power statement of the
+    report is measured against."""
+    return paired_difference(results.metric("main", "ifnd", "linear"),
+                             results.metric("main", "simclr", "linear"))
+
+
+def _power(d: Stat, effect: float) -> str:
+    """"" where ``d`` resolves or detects ``effect``; else the detectable effect, and
+    "underpowered" where it exceeds ``effect`` (both in points)."""
+    mde = detectable_effect(d.std, d.n)
+    if not math.isfinite(mde) or verdict(d) in ("above zero", "below zero"):
+        return ""
+    if math.isfinite(effect) and mde > abs(effect):
+        return (f"underpowered (detectable: {100 * mde:.2f} points at 80% power, against IFND's "
+                f"gain of {100 * abs(effect):.2f})")
+    return f"not resolved although the seeds could detect {100 * mde:.2f} points"
+
+
+def _holm_text(adj: tuple[float, bool]) -> str:
+    p, rejected = adj
+    if not math.isfinite(p):
+        return ""
+    return f"Holm-adjusted p = {p:.3f}" + (" (holds)" if rejected else " (does not hold)")
+
+
 def _word(d: Stat, support: str, against: str) -> str:
     """The plain verdict of a paired difference whose positive sign means ``support``."""
     return {"above zero": support, "below zero": against,
@@ -69,20 +102,53 @@ def class_gaps(results: Results) -> dict[int, dict[int, float]]:
     return gaps
 
 
+def class_measures(results: Results) -> dict[int, dict[str, dict[int, float]]]:
+    """class count -> {"gap": seed -> oracle − SimCLR linear top-1, "relative": seed -> the
+    share of SimCLR's linear error the oracle removes, (oracle − SimCLR) / (1 − SimCLR),
+    "error": seed -> SimCLR's linear error}."""
+    full = results.full_class_count()
+    out = {}
+    for n, gaps in class_gaps(results).items():
+        classes = None if n == full and not results.select("classes", "simclr", n) else n
+        group = "main" if classes is None else "classes"
+        base = results.metric(group, "simclr", "linear", classes=classes)
+        rel = {s: g / (1 - base[s]) for s, g in gaps.items() if base[s] < 1}
+        out[n] = {"gap": gaps, "relative": rel, "error": {s: 1 - base[s] for s in gaps}}
+    return out
+
+
 def claim_a(results: Results) -> list[str]:
-    """The oracle − SimCLR gap at each class count, and whether it is larger with the most
-    classes than with the fewest, paired over the seeds both counts have."""
-    gaps = class_gaps(results)
-    if len(gaps) < 2:
+    """The oracle − SimCLR gap at each class count, absolute and as the share of SimCLR's error
+    it removes, and whether either is larger with the most classes than with the fewest. Runs of
+    different class subsets share only a seed number, so the counts are compared with unpaired
+    (Welch) intervals; the verdict is "inconclusive" where the two measures disagree."""
+    measures = class_measures(results)
+    if len(measures) < 2:
         return ["(a) More classes, more harm from false negatives: needs the class sweep and the "
                 "main runs (oracle and SimCLR); not enough results."]
-    parts = [f"{n} classes {_points(summarise(g))}" for n, g in gaps.items()]
-    fewest, most = min(gaps), max(gaps)
-    trend = paired_difference(gaps[most], gaps[fewest])
-    return ["(a) More classes, more harm from false negatives. Oracle − SimCLR linear gap: "
-            + "; ".join(parts) + f". Gap at {most} minus gap at {fewest} classes: {_points(trend)}: "
-            + _word(trend, "supported: the gap grows with the number of classes",
-                    "contradicted: the gap shrinks with the number of classes") + "."]
+    parts = [f"{n} classes: gap {_points(summarise(m['gap']))}, {100 * summarise(m['relative']).mean:.0f}% "
+             f"of SimCLR's error ({100 * summarise(m['error']).mean:.1f}%)" for n, m in measures.items()]
+    fewest, most = min(measures), max(measures)
+    absolute = unpaired_difference(measures[most]["gap"], measures[fewest]["gap"])
+    relative = unpaired_difference(measures[most]["relative"], measures[fewest]["relative"])
+    words = {verdict(absolute), verdict(relative)}
+    if words == {"above zero"}:
+        word = "supported: both measures grow with the number of classes"
+    elif words == {"below zero"}:
+        word = "contradicted: both measures shrink with the number of classes"
+    elif words == {"above zero", "below zero"} or (
+            absolute.n and relative.n and math.copysign(1, absolute.mean) != math.copysign(1, relative.mean)):
+        word = "inconclusive: the absolute gap and the relative error reduction point opposite ways"
+    else:
+        word = "not resolved at this scale"
+    rel_text = (f"{100 * relative.mean:+.0f} points of relative error reduction"
+                + (f" [95% CI {100 * relative.ci_low:+.0f}, {100 * relative.ci_high:+.0f}]"
+                   if relative.n > 1 else " (no interval)"))
+    return ["(a) More classes, more harm from false negatives. Oracle − SimCLR linear: "
+            + "; ".join(parts) + f". {most} against {fewest} classes (unpaired, Welch): gap "
+            + _points(absolute).replace(" seeds", " seeds in the smaller group") + f", {rel_text}: {word}. "
+            "The class count also changes the task's difficulty (SimCLR's error above), so neither "
+            "measure isolates the number of classes."]
 
 
 def detect_rows(results: Results) -> list[tuple[str, pd.DataFrame]]:
@@ -99,34 +165,77 @@ def detect_rows(results: Results) -> list[tuple[str, pd.DataFrame]]:
     return out
 
 
+def detection_trend(results: Results, rate: float = 0.5) -> dict[str, dict]:
+    """method -> {"series": seed -> epoch -> precision, "recall": the same for recall,
+    "slope": :func:`slope` of the precision (per epoch), "final": precision at the last kept
+    epoch (Stat over seeds)} of the run's own setting at acceptance ``rate``."""
+    series: dict[str, dict[int, dict[int, float]]] = {}
+    recall: dict[str, dict[int, dict[int, float]]] = {}
+    for run, rows in detect_rows(results):
+        method, seed = run.split("/")[1], int(run.split("/")[2][1:])
+        at = rows[(rows["rate"] - rate).abs() < 1e-9]
+        series.setdefault(method, {})[seed] = dict(zip(at["epoch"].astype(int), at["precision"].astype(float)))
+        recall.setdefault(method, {})[seed] = dict(zip(at["epoch"].astype(int), at["recall"].astype(float)))
+    out = {}
+    for method, per_seed in series.items():
+        final = {s: v[max(v)] for s, v in per_seed.items() if v}
+        out[method] = {"series": per_seed, "recall": recall[method], "slope": slope(per_seed),
+                       "final": summarise(final)}
+    return out
+
+
+def floor_text(results: Results, rate: float, space: str = "pixels") -> str:
+    """"raw pixels 21.5% / 36.2%" (precision / recall, mean over seeds) of a detection floor."""
+    at = detect_floor_at(results.references.get("detect_floor") or {}, space, rate)
+    if not at:
+        return ""
+    p = summarise({s: v[0] for s, v in at.items()})
+    r = summarise({s: v[1] for s, v in at.items()})
+    label = {"pixels": "raw pixels", "random_init_projection": "random-init projection",
+             "random_init_backbone": "random-init backbone"}.get(space, space)
+    return f"{label} {100 * p.mean:.1f}% / {100 * r.mean:.1f}%"
+
+
 def claim_b(results: Results, rate: float = 0.5) -> list[str]:
-    """Precision and recall of the run's own detection setting at a fixed acceptance rate on
-    the encoders kept at several epochs (``ifnd detect``): the quality is measured, not made to
-    rise by the schedule. The detection study covers the first seed only."""
-    found = detect_rows(results)
-    if not found:
+    """Precision of the run's own detection setting at a fixed acceptance rate over the kept
+    encoders: the per-seed least-squares slope over epochs with its interval across seeds, the
+    final precision, and the floors at the same rate. SimCLR's encoder never trains on its
+    clusters (the clean test); IFND's does, so its trend is partly circular."""
+    trends = detection_trend(results, rate)
+    if not trends:
         return ["(b) Detection quality rises as the encoder improves: needs the detection study "
                 "(`ifnd detect`); not found."]
-    texts, rises = [], []
-    for run, rows in found:
-        at = rows[(rows["rate"] - rate).abs() < 1e-9].sort_values("epoch")
-        if len(at) < 2:
+    floors = [f for f in (floor_text(results, rate, s) for s in
+                          ("pixels", "random_init_projection", "random_init_backbone")) if f]
+    texts, words = [], {}
+    for method in ("simclr", "ifnd", *sorted(set(trends) - {"simclr", "ifnd"})):
+        if method not in trends:
             continue
-        first, last = at.iloc[0], at.iloc[-1]
-        rises.append(bool(last["precision"] > first["precision"]))
-        change = "rises" if rises[-1] else "does not rise"
-        texts.append(f"`{run}`: precision {100 * first['precision']:.1f}% after epoch "
-                     f"{int(first['epoch'])}, {100 * last['precision']:.1f}% after epoch "
-                     f"{int(last['epoch'])} (recall {100 * first['recall']:.1f}% -> "
-                     f"{100 * last['recall']:.1f}%): it {change}")
-    if not texts:
-        return [f"(b) Detection quality rises as the encoder improves: the detection study has "
-                f"no acceptance rate {rate:g} at two epochs."]
-    word = ("supported on every encoder studied" if all(rises)
-            else "not supported" if not any(rises) else "mixed")
-    return [f"(b) Detection quality rises as the encoder improves, measured at a fixed acceptance "
-            f"rate of {rate:g} with the run's own setting: " + "; ".join(texts)
-            + f". {word.capitalize()}; one seed each, so no interval."]
+        tr = trends[method]
+        s, final = tr["slope"], tr["final"]
+        if s.n == 0:
+            continue
+        epochs = sorted({e for v in tr["series"].values() for e in v})
+        per10 = s.scaled(10)
+        slope_text = (f"slope {100 * per10.mean:+.2f} points per 10 epochs"
+                      + (f" [95% CI {100 * per10.ci_low:+.2f}, {100 * per10.ci_high:+.2f}], {s.n} seeds"
+                         if s.n > 1 else " (one seed, no interval)"))
+        words[method] = {"above zero": "rises", "below zero": "falls", "not resolved": "not resolved",
+                         "one seed": "one seed"}.get(verdict(s), "no data")
+        note = " (trains on its own clusters: partly circular)" if method == "ifnd" else ""
+        texts.append(f"{method}{note}: precision over epochs {epochs[0]}–{epochs[-1]}, {slope_text}; "
+                     f"final {100 * final.mean:.1f}%: {words[method]}")
+    clean = words.get("simclr")
+    word = {"rises": "supported on SimCLR's encoder (the clean test)",
+            "falls": "contradicted on SimCLR's encoder (the clean test)",
+            "not resolved": "not resolved on SimCLR's encoder (the slope's interval includes zero)",
+            "one seed": "not resolved: one SimCLR seed gives no interval"}.get(clean, "no SimCLR encoder studied")
+    out = [f"(b) Detection quality rises as the encoder improves, measured at a fixed acceptance "
+           f"rate of {rate:g} with the run's own setting: " + "; ".join(texts) + f": {word}."]
+    if floors:
+        out.append(f"Floors at rate {rate:g} (precision / recall, the detector on inputs no "
+                   f"training touched): " + ", ".join(floors) + ".")
+    return out
 
 
 def claim_c(results: Results) -> list[str]:
@@ -135,15 +244,22 @@ def claim_c(results: Results) -> list[str]:
     if not results.select("main", "simclr") or not results.select("main", "ifnd"):
         return ["(c) IFND improves linear and semi-supervised accuracy: needs the SimCLR and IFND "
                 "main runs; not found."]
-    parts, resolved, missing = [], [], []
+    parts, resolved, missing, diffs = [], [], [], {}
     for evaluation, label in EVALUATIONS.items():
         d = paired_difference(results.metric("main", "ifnd", evaluation),
                               results.metric("main", "simclr", evaluation))
         if d.n:
-            parts.append(f"{label} {_points(d)}")
-            resolved.append(verdict(d))
+            diffs[label] = d
         else:
             missing.append(label)
+    adjusted = holm({label: p_value(d) for label, d in diffs.items()})
+    for label, d in diffs.items():
+        extra = [x for x in (f"p = {p_value(d):.3f}" if math.isfinite(p_value(d)) else "",
+                             _holm_text(adjusted[label]),
+                             f"detectable {100 * detectable_effect(d.std, d.n):.2f}"
+                             if math.isfinite(detectable_effect(d.std, d.n)) else "") if x]
+        parts.append(f"{label} {_points(d)}" + (f" ({'; '.join(extra)})" if extra else ""))
+        resolved.append(verdict(d))
     if not parts:
         return ["(c) IFND improves linear and semi-supervised accuracy: no seed-matched evaluations."]
     if missing:
@@ -156,6 +272,10 @@ def claim_c(results: Results) -> list[str]:
         word = "contradicted where an interval lies below zero"
     else:
         word = "not resolved at this scale"
+    held = [label for label, (p, ok) in adjusted.items() if ok]
+    if len(diffs) > 1 and any(math.isfinite(p) for p, _ in adjusted.values()):
+        word += (f"; after Holm's correction over the {len(diffs)} evaluations, "
+                 + (f"{len(held)} of {len(diffs)} hold ({', '.join(held)})" if held else "none holds"))
     out = ["(c) IFND improves linear and semi-supervised accuracy over SimCLR. IFND − SimCLR: "
            + "; ".join(parts) + f": {word}."]
     base = results.metric("main", "simclr", "linear")
@@ -191,9 +311,12 @@ def claim_c(results: Results) -> list[str]:
 
 def claim_d(results: Results) -> list[str]:
     """Each ablation of Table 3 against the IFND default, seed-paired, in linear top-1: a
-    difference below zero supports the default's choice, above zero speaks against it."""
+    difference below zero supports the default's choice, above zero speaks against it. Holm's
+    correction runs over the ablations; one that does not resolve and could not have detected
+    an effect as large as IFND's gain is "underpowered"."""
     default = results.metric("main", "ifnd", "linear")
-    parts = []
+    gain = ifnd_gain(results).mean
+    diffs, parts = {}, []
     for name, what in DESIGN.items():
         if not results.select("ablation", name):
             continue
@@ -201,20 +324,30 @@ def claim_d(results: Results) -> list[str]:
         if not d.n:
             parts.append(f"{what}: not evaluated yet")
             continue
-        parts.append(f"{what}: {_points(d)}, "
-                     + _word(d, "against the default's choice", "supports the default's choice"))
+        diffs[name] = (what, d)
+    adjusted = holm({name: p_value(d) for name, (_, d) in diffs.items()})
+    for name, (what, d) in diffs.items():
+        power = _power(d, gain)
+        word = (power if power.startswith("underpowered")
+                else _word(d, "against the default's choice", "supports the default's choice"))
+        extra = _holm_text(adjusted[name]) if verdict(d) in ("above zero", "below zero") else ""
+        parts.append(f"{what}: {_points(d)}, {word}" + (f" ({extra})" if extra else ""))
     if not parts:
         return ["(d) The design choices (elimination, incremental acceptance, several levels, "
                 "per-cluster ranking): no ablation results."]
-    return ["(d) The design choices, each ablation − IFND default in linear top-1: "
-            + "; ".join(parts) + "."]
+    return ["(d) The design choices, each ablation − IFND default in linear top-1 (Holm over the "
+            f"{len(diffs)} ablations): " + "; ".join(parts) + "."]
 
 
 def section_claims(results: Results) -> list[str]:
     lines = ["## The paper's four claims at this scale", "",
-             "Each claim with the evidence for and against it, computed from the tables: "
-             "seed-paired differences with 95% t intervals; \"not resolved at this scale\" where "
-             f"an interval includes zero. Scored on the {results.split_name} split.", ""]
+             "Each claim with the evidence for and against it, computed from the tables by the "
+             "rules of docs/method.md (Verdicts): seed-paired differences with 95% t intervals; "
+             "Holm's correction over the comparisons of one claim; \"underpowered (detectable: X "
+             "points)\" where the seeds could not detect an effect as large as IFND's gain, \"not "
+             "resolved\" where they could and the interval still includes zero; detection numbers "
+             f"beside their floors. Scored on the {results.split_name} split. The per-seed values "
+             "behind every interval are in `tables/*_per_seed.csv`.", ""]
     for claim in (claim_a, claim_b, claim_c, claim_d):
         first, *more = claim(results)
         lines += [f"- {first}"] + [f"  - {text}" for text in more]

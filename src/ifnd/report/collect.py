@@ -10,6 +10,7 @@ Layout (``results`` is the root folder)::
     reference/rawpixels.json
     reference/random_init/s{seed}/{knn,linear,semisup_1,semisup_10}.json
     reference/supervised/s{seed}.json
+    reference/detect_floor/s{seed}.json     the detector on pixels and the random-init encoder
 
 The pipeline writes this tree to ``results/<experiment>/``. Given the experiment's config,
 :class:`Results` reads exactly the runs and seeds that config plans (other folders are left
@@ -93,6 +94,29 @@ def _fraction(record: dict, key: str, path: Path, required: bool = True) -> floa
     if not 0.0 <= value <= 1.0:
         raise UserError(f"{path}: field {key!r} must be a fraction in [0, 1], got {value!r}")
     return float(value)
+
+
+def read_detect_floor(path: Path) -> pd.DataFrame:
+    """The rows of an ``ifnd detect-floor`` record: space, rate, precision, recall."""
+    record = read_json(path)
+    rows = record.get("rows")
+    if not isinstance(rows, list) or not rows:
+        raise UserError(f"{path}: holds no 'rows' (is it an `ifnd detect-floor` output?)")
+    frame = pd.DataFrame(rows)
+    missing = [c for c in ("space", "rate", "precision", "recall") if c not in frame]
+    if missing:
+        raise UserError(f"{path}: rows lack {', '.join(missing)}")
+    return frame
+
+
+def detect_floor_at(floors: dict[int, pd.DataFrame], space: str, rate: float) -> dict[int, tuple[float, float]]:
+    """seed -> (precision, recall) of one floor space at one acceptance rate."""
+    out = {}
+    for seed, frame in floors.items():
+        hit = frame[(frame["space"] == space) & ((frame["rate"] - rate).abs() < 1e-9)]
+        if len(hit):
+            out[seed] = (float(hit["precision"].iloc[0]), float(hit["recall"].iloc[0]))
+    return out
 
 
 def read_evaluation(path: Path) -> dict:
@@ -349,7 +373,7 @@ class Results:
 
     def _load_references(self) -> dict:
         ref = self.root / "reference"
-        out: dict = {"rawpixels": None, "random_init": {}, "supervised": {}}
+        out: dict = {"rawpixels": None, "random_init": {}, "supervised": {}, "detect_floor": {}}
         path = ref / "rawpixels.json"
         if path.is_file():
             record = read_json(path)
@@ -387,6 +411,10 @@ class Results:
                 out["supervised"][seed] = self._scored(read_evaluation(path), path)
             elif self.pipeline is not None:
                 self._miss("reference", f"supervised/s{seed}.json")
+        for path in sorted((ref / "detect_floor").glob("s*.json")):
+            m = re.match(r"^s(\d+)\.json$", path.name)
+            if m and (self.pipeline is None or int(m.group(1)) in seeds):
+                out["detect_floor"][int(m.group(1))] = read_detect_floor(path)
         if self.pipeline is None:
             for evaluation in REFERENCE_EVALUATIONS:
                 if evaluation not in out["random_init"]:

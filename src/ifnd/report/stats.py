@@ -17,7 +17,8 @@ __all__ = ["Stat", "summarise", "paired_difference", "unpaired_difference", "ver
 
 @dataclass(frozen=True)
 class Stat:
-    """Summary of values over seeds (or of paired differences): NaN where undefined."""
+    """Summary of values over seeds (or of paired differences): NaN where undefined.
+    ``seeds`` and ``values`` are the per-seed values it summarises (empty for plain values)."""
 
     n: int
     mean: float = math.nan
@@ -25,10 +26,11 @@ class Stat:
     ci_low: float = math.nan
     ci_high: float = math.nan
     seeds: tuple = ()
+    values: tuple = ()
 
     def scaled(self, factor: float) -> "Stat":
         return Stat(self.n, self.mean * factor, self.std * factor, self.ci_low * factor,
-                    self.ci_high * factor, self.seeds)
+                    self.ci_high * factor, self.seeds, tuple(v * factor for v in self.values))
 
 
 def summarise(values: Mapping[int, float] | Iterable[float], confidence: float = 0.95) -> Stat:
@@ -36,18 +38,23 @@ def summarise(values: Mapping[int, float] | Iterable[float], confidence: float =
 
     With one value the std and interval are NaN; with none everything is NaN and n = 0.
     """
-    seeds = tuple(sorted(values)) if isinstance(values, Mapping) else ()
-    x = np.asarray([values[s] for s in seeds] if isinstance(values, Mapping) else list(values), dtype=float)
-    x = x[np.isfinite(x)]
+    if isinstance(values, Mapping):
+        pairs = [(s, float(values[s])) for s in sorted(values) if np.isfinite(values[s])]
+        seeds, x = tuple(s for s, _ in pairs), np.asarray([v for _, v in pairs], dtype=float)
+        kept = tuple(float(v) for v in x)
+    else:
+        seeds, kept = (), ()
+        x = np.asarray(list(values), dtype=float)
+        x = x[np.isfinite(x)]
     n = int(x.size)
     if n == 0:
         return Stat(0, seeds=seeds)
     mean = float(x.mean())
     if n == 1:
-        return Stat(1, mean, seeds=seeds)
+        return Stat(1, mean, seeds=seeds, values=kept)
     std = float(x.std(ddof=1))
     half = float(sps.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
-    return Stat(n, mean, std, mean - half, mean + half, seeds)
+    return Stat(n, mean, std, mean - half, mean + half, seeds, kept)
 
 
 def paired_difference(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0.95) -> Stat:

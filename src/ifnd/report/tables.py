@@ -77,7 +77,25 @@ def _stat_columns(metric: Metric, stat: Stat | None, prefix: str = "") -> dict:
     s = (stat or Stat(0)).scaled(metric.scale)
     stem = prefix + metric.key
     return {f"{stem}_n": s.n, f"{stem}_mean": s.mean, f"{stem}_std": s.std,
-            f"{stem}_ci_low": s.ci_low, f"{stem}_ci_high": s.ci_high}
+            f"{stem}_ci_low": s.ci_low, f"{stem}_ci_high": s.ci_high,
+            f"{stem}{PER_SEED}": tuple(zip(s.seeds, s.values))}
+
+
+PER_SEED = "_per_seed"  # a cell's (seed, value) pairs: written to <table>_per_seed.csv, not the table
+
+
+def split_per_seed(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the table without its per-seed cells, the long per-seed frame: row, label, column,
+    seed, value). Each interval of the table is recomputed from the rows of one (row, column)."""
+    cols = [c for c in frame.columns if c.endswith(PER_SEED)]
+    long = []
+    for _, rec in frame.iterrows():
+        for col in cols:
+            for seed, value in (rec[col] if isinstance(rec[col], tuple) else ()):
+                long.append({"row": rec.get("row"), "label": rec.get("label"),
+                             "column": col[: -len(PER_SEED)], "seed": int(seed), "value": value})
+    return (frame.drop(columns=cols),
+            pd.DataFrame(long, columns=["row", "label", "column", "seed", "value"]))
 
 
 def _row_n(stats: Iterable[Stat | None]) -> int:
@@ -370,9 +388,12 @@ def write_tables(tables: list[Table], out_dir: str | Path) -> list[Path]:
     written = []
     for table in tables:
         csv_path, md_path = out_dir / f"{table.name}.csv", out_dir / f"{table.name}.md"
-        atomic_write_text(csv_path, table.frame.to_csv(index=False))
+        seeds_path = out_dir / f"{table.name}{PER_SEED}.csv"
+        frame, per_seed = split_per_seed(table.frame)
+        atomic_write_text(csv_path, frame.to_csv(index=False))
+        atomic_write_text(seeds_path, per_seed.to_csv(index=False, float_format="%.6g"))
         atomic_write_text(md_path, table.markdown())
-        written += [csv_path, md_path]
+        written += [csv_path, md_path, seeds_path]
     return written
 
 
