@@ -103,3 +103,22 @@ def test_every_run_of_the_selection_experiment_gets_its_own_colour():
     colours = _colors(Names())
     shown = [colours[n] for n in Names().names("main") + Names().names("ablation")]
     assert len(cfg["workflow"]["ablations"]) > 7 and len(set(shown)) == len(shown)
+
+
+def test_figures_2_and_5_draw_the_detection_floors(results_dir):
+    """The pixel floor's mean precision (20% and 30% at the two seeds: 25%) is a horizontal line
+    in Figure 2's precision panel and a vertical one in Figure 5's precision panel."""
+    from .conftest import write_json
+
+    for seed, prec in ((0, 0.20), (1, 0.30)):
+        write_json(results_dir / f"reference/detect_floor/s{seed}.json", {"evaluation": "detect_floor", "rows": [
+            {"space": "pixels", "rate": 1.0, "precision": prec, "recall": 0.5}]})
+    res = Results(results_dir)
+
+    def floor_line(ax):
+        return [line for line in ax.get_lines() if "floor: detector on raw pixels" in line.get_label()]
+
+    (h,) = floor_line(DRAW["fig2_fn_over_epochs"](res).axes[1])
+    assert list(h.get_ydata()) == [25.0, 25.0]
+    (v,) = floor_line(DRAW["fig5_gain_vs_detection"](res).axes[0])
+    assert list(v.get_xdata()) == [25.0, 25.0]

@@ -198,3 +198,22 @@ def test_every_interval_is_recomputed_from_the_per_seed_csv(results_dir, tmp_pat
     assert checked >= 4
     for name in ("table2_semisup", "table3_ablations", "table4_fn_stats"):
         assert (tmp_path / f"{name}_per_seed.csv").is_file()
+
+
+def test_table4_shows_the_detection_floors(results_dir):
+    """The detector on raw pixels and on the random-init encoder, at IFND's final acceptance
+    rate, stands beside IFND's own detection precision and recall (mean over the seeds)."""
+    from ifnd.report.collect import Results
+    from ifnd.report.tables import table4_fn_stats
+
+    from .conftest import write_json
+
+    for seed, prec in ((0, 0.20), (1, 0.30)):
+        write_json(results_dir / f"reference/detect_floor/s{seed}.json", {"evaluation": "detect_floor", "rows": [
+            {"space": "pixels", "rate": 1.0, "precision": prec, "recall": 0.5},
+            {"space": "pixels", "rate": 0.5, "precision": 0.9, "recall": 0.1}]})
+    table = table4_fn_stats(Results(results_dir))
+    row = table.frame[table.frame["row"] == "floor:pixels"].iloc[0]
+    assert row["fn_precision_pct_mean"] == pytest.approx(25.0)
+    assert row["fn_recall_pct_mean"] == pytest.approx(50.0)
+    assert "floor: the detector on raw pixels, rate 1" in table.markdown()

@@ -235,8 +235,9 @@ def expected_jobs(cfg: dict) -> int:
     fractions = len(cfg["eval"]["semisup"]["fractions"])
     seeds = len(wf["seeds"])
     main = len(wf["methods"]) * seeds
-    detect = len({"simclr", "ifnd"} & set(wf["methods"]))
-    return (3 * runs + main * fractions + seeds * fractions + 1 + seeds * (1 + 2 + fractions)
+    detect = len({"simclr", "ifnd"} & set(wf["methods"])) * min(3, seeds)
+    # references per seed: supervised, detect_floor, knn and linear and semisup of random init
+    return (3 * runs + main * fractions + seeds * fractions + 1 + seeds * (1 + 1 + 2 + fractions)
             + detect + 3 + 1)
 
 

@@ -24,7 +24,7 @@ from matplotlib.ticker import MaxNLocator
 from .. import vocabulary
 from ..errors import UserError
 from ..fileio import atomic_output
-from .collect import Results, add_results_arguments, results_of
+from .collect import Results, add_results_arguments, detect_floor_at, results_of
 from .stats import paired_difference, summarise
 from .tables import METHOD_LABELS, dataset_label
 
@@ -189,6 +189,26 @@ def _ablation_frames(results: Results, attr: str) -> list[tuple[str, list]]:
     return [(a, [getattr(r, attr) for r in results.select("ablation", a)]) for a in results.names("ablation")]
 
 
+FLOOR_STYLES = {"pixels": ("raw pixels", "0.2", (0, (1, 1))),
+                "random_init_projection": ("random-init projection", "0.55", (0, (4, 2))),
+                "random_init_backbone": ("random-init backbone", "0.55", (0, (1, 2)))}
+
+
+def _floor_lines(ax, results: Results, column: str, vertical: bool = False) -> None:
+    """The detection floors (``ifnd detect-floor`` at IFND's final acceptance rate, mean over
+    seeds) as reference lines: ``column`` is "precision" or "recall", in percent."""
+    rate = float(((results.main_config() or {}).get("fnd") or {}).get("rate_max", 1.0))
+    floors = results.references.get("detect_floor") or {}
+    for space, (label, color, style) in FLOOR_STYLES.items():
+        at = detect_floor_at(floors, space, rate)
+        if not at:
+            continue
+        value = 100 * float(np.mean([v[0 if column == "precision" else 1] for v in at.values()]))
+        line = ax.axvline if vertical else ax.axhline
+        line(value, color=color, linestyle=style, linewidth=1.0,
+             label=f"floor: detector on {label} (rate {rate:g})")
+
+
 def fig2_fn_over_epochs(results: Results) -> Figure:
     fig = Figure(figsize=(13, 4.6), layout="constrained")
     axes = fig.subplots(1, 3)
@@ -205,6 +225,8 @@ def fig2_fn_over_epochs(results: Results) -> Figure:
         if column == "fn_per_anchor":
             _band(ax, main, "true_fn_per_anchor", 1.0, color="0.4", linestyle=":",
                   label="true same-class negatives per anchor")
+        else:
+            _floor_lines(ax, results, column.removeprefix("fn_"))
         if drawn:
             ax.set_xlabel("Epoch")
             ax.set_ylabel(ylabel)
@@ -341,6 +363,7 @@ def fig5_gain_vs_detection(results: Results) -> Figure:
             ax.annotate(p["name"], (100 * p[x], 100 * g.mean), textcoords="offset points",
                         xytext=(6, 4), fontsize=8, color=colors.get(p["name"]))
         ax.axhline(0, color="0.5", linewidth=0.8)
+        _floor_lines(ax, results, x, vertical=True)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("Linear top-1 − SimCLR (percentage points)")
         ax.set_xlim(0, 105)

@@ -23,7 +23,7 @@ import pandas as pd
 from ..config import atomic_write_text, flatten
 from .. import vocabulary
 from ..errors import UserError
-from .collect import Results, add_results_arguments, results_of
+from .collect import Results, add_results_arguments, detect_floor_at, results_of
 from .markdown import Metric, fmt_diff, fmt_value, markdown_table
 from .stats import Stat, paired_difference, summarise
 
@@ -81,7 +81,11 @@ def _stat_columns(metric: Metric, stat: Stat | None, prefix: str = "") -> dict:
             f"{stem}{PER_SEED}": tuple(zip(s.seeds, s.values))}
 
 
-PER_SEED = "_per_seed"  # a cell's (seed, value) pairs: written to <table>_per_seed.csv, not the table
+PER_SEED = "_per_seed"
+# the detection floors (reference/detect_floor, `ifnd detect-floor`) as Table 4 names them
+FLOOR_SPACES = {"pixels": "the detector on raw pixels",
+                "random_init_projection": "the detector on the random-init projection",
+                "random_init_backbone": "the detector on the random-init backbone"}  # a cell's (seed, value) pairs: written to <table>_per_seed.csv, not the table
 
 
 def split_per_seed(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -335,6 +339,24 @@ def table4_fn_stats(results: Results) -> Table:
         records.append(rec)
         shown.append({"Run": label, "n": n, "Final epoch": "/".join(map(str, epochs)),
                       **{m.header: fmt_value(cells[m.key], m, n) for m in batch_metrics}})
+    # the floors: IFND's detector on inputs no training touched, at its final acceptance rate
+    rate = float(((results.main_config() or {}).get("fnd") or {}).get("rate_max", 1.0))
+    floors = results.references.get("detect_floor") or {}
+    for space, label in FLOOR_SPACES.items():
+        at = detect_floor_at(floors, space, rate)
+        if not at:
+            continue
+        cells = {PREC.key: summarise({s: v[0] for s, v in at.items()}),
+                 REC.key: summarise({s: v[1] for s, v in at.items()})}
+        n = _row_n(cells.values())
+        rec = {"section": "in-batch", "row": f"floor:{space}", "label": f"floor: {label}",
+               "level": np.nan, "final_epoch": np.nan, "runs": n}
+        for m in batch_metrics:
+            rec.update(_stat_columns(m, cells.get(m.key)))
+        records.append(rec)
+        shown.append({"Run": f"floor: {label}, rate {rate:g}", "n": n, "Final epoch": "",
+                      **{m.header: fmt_value(cells[m.key], m, n) if m.key in cells else ""
+                         for m in batch_metrics}})
     level_metrics = [CLUSTERS, NMI, ARI, PUR_ALL, PUR_ACC, ACC_FRAC]
     level_cols = {CLUSTERS.key: "n_clusters", NMI.key: "nmi", ARI.key: "ari", PUR_ALL.key: "purity_all",
                   PUR_ACC.key: "purity_accepted", ACC_FRAC.key: "accepted_fraction"}
@@ -371,7 +393,11 @@ def table4_fn_stats(results: Results) -> Table:
                       pd.DataFrame(level_shown)))
     notes = ["Precision: detected false negatives that truly share the anchor's class; recall: true "
              "same-class negatives that were detected; true FN per anchor: same-class negatives in "
-             "the batch. True labels are used for measurement only."]
+             "the batch. True labels are used for measurement only.",
+             "Floor rows: IFND's own clustering and acceptance (its levels, confidence and ranking) "
+             "run once on the raw pixels and on the randomly initialised encoder, at the final "
+             "acceptance rate, scored as pair precision and recall over the training images "
+             "(`ifnd detect-floor`): a detector is worth something only above them."]
     if not parts:
         notes.insert(0, "No fn_stats.csv files were found.")
     title = f"Table 4. False-negative detection statistics at the end of training on {dataset_label(results)}"
