@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -90,7 +91,7 @@ def summary(spec: dict) -> None:
                          "precision": r["precision"], "recall": r["recall"],
                          "pixel_precision": f.get("precision"), "pixel_recall": f.get("recall"),
                          "random_init_precision": floors.get((f"random_init_{space}", float(rate)), {}).get("precision"),
-                         "knn_top1": knn.get("knn_top1"), "linear_top1": lin.get("linear_top1"),
+                         "knn_top1": knn.get("top1"), "linear_top1": lin.get("top1"),
                          "pixel_knn_top1": pix.get("knn_top1"), "pixel_linear_top1": pix.get("linear_top1")})
     frame = pd.DataFrame(rows)
     frame.to_csv(res / "explore.csv", index=False, float_format="%.4f")
@@ -106,9 +107,17 @@ def summary(spec: dict) -> None:
                   f"Overrides: `{' '.join(spec['variants'][name] or []) or '(none)'}`", "",
                   f"kNN top-1 {100 * first['knn_top1']:.2f} (pixels {100 * first['pixel_knn_top1']:.2f}); "
                   f"linear top-1 {100 * first['linear_top1']:.2f} (pixels {100 * first['pixel_linear_top1']:.2f})", ""]
-        show = part.pivot_table(index=["space", "rate"], columns="epoch", values="precision") * 100
-        floor_col = part.groupby(["space", "rate"])[["pixel_precision", "random_init_precision"]].first() * 100
-        lines += [show.join(floor_col).to_markdown(floatfmt=".1f"), ""]
+        prec = part.pivot_table(index=["space", "rate"], columns="epoch", values="precision") * 100
+        rec = part.pivot_table(index=["space", "rate"], columns="epoch", values="recall") * 100
+        show = prec.astype(object)
+        for col in prec.columns:
+            show[col] = [f"{p:.1f} / {r:.1f}" for p, r in zip(prec[col], rec[col])]
+        floor = part.groupby(["space", "rate"])[["pixel_precision", "pixel_recall", "random_init_precision"]].first() * 100
+        show["pixels"] = [f"{p:.1f} / {r:.1f}" for p, r in zip(floor["pixel_precision"], floor["pixel_recall"])]
+        show["random init"] = [f"{p:.1f}" for p in floor["random_init_precision"]]
+        show.columns = [f"epoch {c}" if isinstance(c, (int, np.integer)) else c for c in show.columns]
+        lines += ["Pair precision / recall (%) after each kept epoch; floors at the same rate:", "",
+                  show.to_markdown(), ""]
     (res / "explore.md").write_text("\n".join(lines))
     print(f"wrote {res / 'explore.csv'} and {res / 'explore.md'}")
 
