@@ -230,9 +230,11 @@ class Pipeline:
             for dep in job.deps:
                 if job.rule == "pretrain" and dep not in self.by_output and not Path(dep).is_file():
                     raise UserError(f"{job.stage}: reads {dep}, which no job of experiment "
-                                    f"{self.experiment!r} writes and which does not exist (the "
-                                    "detection study covers the first seed of simclr and ifnd "
-                                    "in workflow.methods: fnd.control.confusion)")
+                                    f"{self.experiment!r} writes and which does not exist "
+                                    "(fnd.control.confusion: the detection study covers the first "
+                                    "seeds of simclr and ifnd in workflow.methods; fnd.control."
+                                    "targets: the ifnd run of the control's seed, so "
+                                    "workflow.ablation_seeds must be among workflow.seeds)")
 
     @classmethod
     def from_files(cls, config_files) -> "Pipeline":
@@ -306,8 +308,10 @@ class Pipeline:
         confusion.json (``fnd.control.confusion``, ``{experiment}`` = this experiment), the
         output of this experiment's detection study where it names one."""
         control = self.run_config(run)["fnd"].get("control") or {}
-        path = control.get("confusion") if control.get("errors") == "structured" else None
-        return [str(path).replace("{experiment}", self.experiment)] if path else []
+        paths = [control.get("confusion") if control.get("errors") == "structured" else None,
+                 control.get("targets")]
+        return [str(p).replace("{experiment}", self.experiment).replace("{seed}", str(run.seed))
+                for p in paths if p]
 
     def _pretrain_keys(self, run: Run) -> list[str]:
         keys = list(PRETRAIN_SECTIONS)

@@ -58,3 +58,15 @@ def test_bad_dial_is_one_clear_error():
         scenes.scene_settings({"scenes": {"size": 3}})
     with pytest.raises(UserError, match="darken"):
         scenes.scene_settings({"scenes": {"darken": 2}})
+
+
+def test_the_dial_is_a_config_override():
+    """data.scenes may be absent from a config: an override adds it, and the schema checks it."""
+    from ifnd.config import apply_overrides, load_config, validate
+    from ifnd.errors import UserError as Err
+
+    cfg = load_config("config/config.yaml")
+    cfg = validate(apply_overrides(cfg, ["data.name=fashion-scenes", "data.scenes={darken: 0.3}"]))
+    assert cfg["data"]["scenes"] == {"darken": 0.3}
+    with pytest.raises(Err):
+        validate(apply_overrides(cfg, ["data.scenes={darken: 3}"]))

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from ifnd.errors import UserError
-from ifnd.fnd.controls import NoisyOracleDetector, ScheduledOracleDetector, degrade_labels
+from ifnd.fnd.controls import (MatchedOracleDetector, NoisyOracleDetector, ScheduledOracleDetector,
+                               degrade_labels, degrade_levels, read_targets, with_experiment)
 from ifnd.fnd.detector import build_detector
-from ifnd.fnd.study import pair_counts, true_pairs
+from ifnd.fnd.study import combined_counts, pair_counts, true_pairs
 from ifnd.vocabulary import METHODS
 
 FND = {"levels": [4, 8], "kmeans_niter": 5, "kmeans_nredo": 1, "kmeans_seeds": [0, 1],
@@ -31,7 +32,7 @@ def test_every_method_builds_its_detector():
     kinds = {name: type(build_detector(name, FND, 0, truth)).__name__ for name in METHODS}
     assert kinds == {"simclr": "NoneType", "ifnd": "FalseNegativeDetector",
                      "oracle": "OracleDetector", "oracle_scheduled": "ScheduledOracleDetector",
-                     "oracle_noisy": "NoisyOracleDetector"}
+                     "oracle_noisy": "NoisyOracleDetector", "oracle_matched": "MatchedOracleDetector"}
 
 
 def test_scheduled_oracle_follows_the_schedule_with_true_classes():
@@ -95,3 +96,58 @@ def test_structured_errors_follow_the_confusion(tmp_path):
     path.write_text(json.dumps({"matrix": [[0, 1], [1, 0]]}))
     with pytest.raises(UserError, match=r"\(2, 2\) matrix.*4 classes"):
         NoisyOracleDetector(truth, fnd)
+
+
+def _fn_stats(path, precision, recall):
+    """A fn_stats.csv whose last in-batch row holds ``precision`` and ``recall``."""
+    path.write_text("epoch,level,fn_precision,fn_recall\n1,batch,0.9,0.9\n1,0,,\n"
+                    f"2,batch,{precision},{recall}\n2,0,,\n")
+    return path
+
+
+def test_targets_are_read_from_the_run_of_the_same_seed(tmp_path):
+    (tmp_path / "s3").mkdir()
+    _fn_stats(tmp_path / "s3" / "fn_stats.csv", 0.5, 0.6)
+    assert read_targets(tmp_path / "s3" / "fn_stats.csv") == (0.5, 0.6)
+    cfg = {**FND, "control": {"targets": str(tmp_path / "s{seed}" / "fn_stats.csv"), "errors": "random"}}
+    truth, _ = _data()
+    det = MatchedOracleDetector(truth, cfg, run_seed=3)
+    assert det.reached["target_precision"] == 0.5 and det.reached["target_recall"] == 0.6
+    with pytest.raises(UserError, match="fn_stats.csv"):
+        MatchedOracleDetector(truth, cfg, run_seed=4)          # no run of seed 4
+    named = with_experiment({"control": {"targets": "results/{experiment}/x", "confusion": None}}, "e1")
+    assert named["control"]["targets"] == "results/e1/x"
+
+
+def test_two_levels_reach_a_recall_that_relabelling_cannot():
+    """At precision 0.5 with 4 balanced classes, relabelling (one level) caps the recall near
+    0.6; the union of a true level and relabelled ones keeps the right pairs and reaches 0.9
+    (one relabelled level adds too few wrong pairs with 4 classes: precision stays near 0.6,
+    so a second one is drawn)."""
+    truth = np.repeat(np.arange(4), 250)
+    one, reached_one = degrade_labels(truth, 0.5, 0.9, seed=0)
+    assert reached_one["recall"] < 0.8
+    levels, reached = degrade_levels(truth, 0.5, 0.9, seed=0)
+    assert levels.shape == (3, 1000) and reached["levels"] == 3
+    det, cor = combined_counts(levels, truth, "union")
+    assert cor / det == pytest.approx(0.5, abs=0.01)
+    assert cor / true_pairs(truth) == pytest.approx(0.9, abs=0.01)
+    # reachable targets keep the one-level construction
+    assert degrade_levels(truth, 0.7, 0.3, seed=0)[0].shape == (1, 1000)
+
+
+def test_matched_oracle_accepts_on_ifnd_s_schedule_and_ends_at_the_targets(tmp_path):
+    truth, x = _data(n_per=100)
+    cfg = {**FND, "control": {"targets": str(_fn_stats(tmp_path / "f.csv", 0.5, 0.9)), "errors": "random"}}
+    det = MatchedOracleDetector(truth, cfg, run_seed=0)
+    assert not det.is_cluster_epoch(1) and det.is_cluster_epoch(2)
+    det.update(x, 2)                        # first clustering: rate_start of each level's labels
+    labels = det.pseudo_labels.numpy()
+    have = det.degraded >= 0
+    assert np.allclose((labels >= 0).sum(1), np.ceil(0.25 * have.sum(1)), atol=det.levels[0])
+    assert np.all(labels[labels >= 0] == det.degraded[labels >= 0])   # accepted labels are the degraded ones
+    det.update(x, 6)                        # end of the ramp: everything the levels label
+    assert np.array_equal(det.pseudo_labels.numpy(), det.degraded)
+    got_det, got_cor = combined_counts(det.pseudo_labels.numpy(), truth, "union")
+    assert got_cor / got_det == pytest.approx(0.5, abs=0.02)
+    assert got_cor / true_pairs(truth) == pytest.approx(0.9, abs=0.02)

@@ -91,6 +91,9 @@ def _config(**workflow) -> dict:
     cfg = load_config(CONFIG)
     cfg["train"]["epochs"] = EPOCHS
     cfg["workflow"].update(workflow)
+    if "seeds" in workflow and "ablation_seeds" not in workflow:
+        # the matched controls read IFND's run of their own seed: ablation seeds are main seeds
+        cfg["workflow"]["ablation_seeds"] = [s for s in cfg["workflow"]["ablation_seeds"] if s in workflow["seeds"]]
     return cfg
 
 

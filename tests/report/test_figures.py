@@ -10,7 +10,7 @@ from ifnd.report.figures import DRAW, FIGURES, fig1_false_negative_effect
 
 PNG = b"\x89PNG\r\n\x1a\n"
 NAMES = ("fig1_false_negative_effect", "fig2_fn_over_epochs", "fig3_acceptance_quality",
-         "fig4_knn_over_epochs", "fig5_gain_vs_detection")
+         "fig4_knn_over_epochs", "fig5_gain_vs_detection", "fig6_attribution")
 
 
 def _texts(fig) -> str:
@@ -122,3 +122,32 @@ def test_figures_2_and_5_draw_the_detection_floors(results_dir):
     assert list(h.get_ydata()) == [25.0, 25.0]
     (v,) = floor_line(DRAW["fig5_gain_vs_detection"](res).axes[0])
     assert list(v.get_xdata()) == [25.0, 25.0]
+
+
+def test_fig6_waterfall_adds_up_to_ifnd_s_gain(results_dir):
+    """Oracle 10 / 9 points over SimCLR (seeds 0, 1); schedule-matched oracle 2 points below the
+    oracle; the matched control 3 points below that; IFND 2.5 below the control on average: the
+    bars step down from +9.5 to IFND's +2.5, and the claim text states each step."""
+    from ifnd.report.claims import attribution_chain, chain_text
+
+    from .conftest import LINEAR, run_config, write_run
+
+    for seed in (0, 1):
+        oracle = LINEAR[("oracle", seed)]
+        write_run(results_dir, f"ablation/schedule_matched_oracle/s{seed}", "oracle_scheduled", seed,
+                  run_config("oracle_scheduled", seed), {"linear": oracle - 0.02, "knn": 0.6})
+        write_run(results_dir, f"ablation/ifnd_matched_random/s{seed}", "oracle_matched", seed,
+                  run_config("oracle_matched", seed), {"linear": oracle - 0.05, "knn": 0.6})
+    res = Results(results_dir)
+    steps = dict(attribution_chain(res))
+    assert round(100 * steps["gain"].mean, 6) == 9.5
+    assert round(100 * steps["schedule"].mean, 6) == 2.0
+    assert round(100 * steps["detection"].mean, 6) == 3.0
+    assert round(100 * steps["ifnd"].mean, 6) == 2.0     # control 75 / 76 − IFND 73 / 74
+    assert round(100 * steps["ifnd_gain"].mean, 6) == 2.5
+    fig = DRAW["fig6_attribution"](res)
+    bars = fig.axes[0].patches
+    assert [round(b.get_height(), 6) for b in bars] == [9.5, 2.0, 3.0, 2.0, 2.5]
+    assert round(bars[3].get_y(), 6) == 2.5                # the last loss ends at IFND's gain
+    assert "The attribution controls (structured errors) have not all run" in _texts(fig)
+    assert "lost to IFND's schedule" in " ".join(chain_text(res))

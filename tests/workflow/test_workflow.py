@@ -31,7 +31,7 @@ CONFIGS = {
 }
 TABLES = ["table1_linear", "table2_semisup", "table3_ablations", "table4_fn_stats"]
 FIGURES = ["fig1_false_negative_effect", "fig2_fn_over_epochs", "fig3_acceptance_quality",
-           "fig4_knn_over_epochs", "fig5_gain_vs_detection"]
+           "fig4_knn_over_epochs", "fig5_gain_vs_detection", "fig6_attribution"]
 
 # What `make reproduce` adds in a fresh clone of the default experiment (Makefile, FRESH_CLONE):
 # the committed tables, figures and report would otherwise look up to date to Snakemake.

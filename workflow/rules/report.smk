@@ -43,6 +43,9 @@ rule figures:
         fig5=report(
             PIPE.figure_files()[4], caption="../report/fig5.rst", category="Figures"
         ),
+        fig6=report(
+            PIPE.figure_files()[5], caption="../report/fig6.rst", category="Figures"
+        ),
     log:
         f"logs/{EXPERIMENT}/report/figures.log",
     conda:

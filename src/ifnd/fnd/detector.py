@@ -236,7 +236,7 @@ def build_detector(method: str, fnd_cfg: Mapping, run_seed: int,
     None, ``ifnd`` -> :class:`FalseNegativeDetector`, ``oracle`` -> :class:`OracleDetector`,
     and the attribution controls of :mod:`ifnd.fnd.controls` (all oracles need ``true_labels``)."""
     from ..vocabulary import METHODS
-    from .controls import NoisyOracleDetector, ScheduledOracleDetector
+    from .controls import MatchedOracleDetector, NoisyOracleDetector, ScheduledOracleDetector
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
@@ -248,5 +248,5 @@ def build_detector(method: str, fnd_cfg: Mapping, run_seed: int,
     if true_labels is None:
         raise ValueError(f"the {method} detector needs the training labels")
     classes = {"oracle": OracleDetector, "oracle_scheduled": ScheduledOracleDetector,
-               "oracle_noisy": NoisyOracleDetector}
+               "oracle_noisy": NoisyOracleDetector, "oracle_matched": MatchedOracleDetector}
     return classes[kind](true_labels, fnd_cfg, run_seed)

@@ -295,6 +295,10 @@ def claim_c(results: Results) -> list[str]:
         out.append(text + ").")
     controls = [(name, label) for name, label in
                 (("schedule_matched_oracle", "a perfect detector on IFND's schedule"),
+                 ("ifnd_matched_random", "true false negatives degraded to IFND's precision and recall "
+                  "of the same seed, on IFND's schedule, random errors"),
+                 ("ifnd_matched_structured", "the same with errors drawn from the class confusion of a "
+                  "SimCLR encoder's clusters"),
                  ("precision_matched_oracle", "true false negatives degraded to IFND's measured precision "
                   "and recall, random errors"),
                  ("precision_matched_structured", "the same with errors drawn from the class confusion "
@@ -306,6 +310,50 @@ def claim_c(results: Results) -> list[str]:
                                     results.metric("ablation", name, "linear"))
         out.append(f"Control `{name}` ({label}): − SimCLR {_points(vs_simclr)}; IFND − it "
                    f"{_points(vs_ifnd)}.")
+    return out + chain_text(results)
+
+
+# the links of the attribution chain: (name, run group, method or ablation name) from the
+# oracle down to IFND; each step's loss is the seed-paired difference of two neighbours
+CHAIN = (("oracle", "main", "oracle"),
+         ("schedule", "ablation", "schedule_matched_oracle"),
+         ("detection", "ablation", "ifnd_matched_random"),
+         ("ifnd", "main", "ifnd"))
+CHAIN_STEPS = {"schedule": "lost to IFND's schedule (oracle − perfect detector on IFND's schedule)",
+               "detection": "lost to IFND's detection quality (perfect detector on the schedule − "
+                            "true labels at IFND's precision and recall on the schedule)",
+               "ifnd": "lost to the rest (the matched control − IFND: which pairs are wrong, the "
+                       "embedding drift between clusterings)"}
+
+
+def attribution_chain(results: Results, structured: bool = False) -> list[tuple[str, Stat]] | None:
+    """[("gain", oracle − SimCLR), ("schedule", loss), ("detection", loss), ("ifnd", loss),
+    ("ifnd_gain", IFND − SimCLR)] in linear top-1, each seed-paired; None until every link has
+    run. ``structured`` uses the control with errors shaped like a detector's."""
+    chain = [(name, group, (label.replace("_random", "_structured") if structured else label))
+             for name, group, label in CHAIN]
+    metric = {name: results.metric(group, label, "linear") for name, group, label in chain}
+    base = results.metric("main", "simclr", "linear")
+    if not all(metric.values()) or not base:
+        return None
+    out = [("gain", paired_difference(metric["oracle"], base))]
+    for (upper, _, _), (lower, _, _) in zip(chain, chain[1:]):
+        out.append((lower, paired_difference(metric[upper], metric[lower])))
+    out.append(("ifnd_gain", paired_difference(metric["ifnd"], base)))
+    return out
+
+
+def chain_text(results: Results) -> list[str]:
+    out = []
+    for structured in (False, True):
+        chain = attribution_chain(results, structured)
+        if chain is None:
+            continue
+        steps = dict(chain)
+        errors = "structured" if structured else "random"
+        out.append(f"Attribution chain ({errors} errors), linear top-1: oracle gain {_points(steps['gain'])}; "
+                   + "; ".join(f"{CHAIN_STEPS[k]} {_points(steps[k])}" for k in ("schedule", "detection", "ifnd"))
+                   + f"; IFND's gain {_points(steps['ifnd_gain'])}.")
     return out
 
 

@@ -6,6 +6,8 @@ evaluation outputs (PNG, matplotlib Agg).
 - ``fig3_acceptance_quality``: acceptance rate and per-level pseudo-label quality;
 - ``fig4_knn_over_epochs``: the online kNN monitor per method;
 - ``fig5_gain_vs_detection``: linear gain over SimCLR against detection precision and recall.
+- ``fig6_attribution``: the attribution chain as a waterfall (oracle gain, lost to the schedule,
+  to detection quality and to the rest, IFND's gain).
 
 Lines are the mean over seeds with a ±1 std band where there are several seeds; ablations are
 dashed. A figure whose data is missing is still written, saying what it lacks, so that the
@@ -374,12 +376,60 @@ def fig5_gain_vs_detection(results: Results) -> Figure:
     return fig
 
 
+def fig6_attribution(results: Results) -> Figure:
+    from .claims import CHAIN_STEPS, attribution_chain
+
+    fig = Figure(figsize=(11, 4.8), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, structured in zip(axes, (False, True)):
+        chain = attribution_chain(results, structured)
+        errors = "structured" if structured else "random"
+        if chain is None:
+            _no_data(ax, f"The attribution controls ({errors} errors) have not all run")
+            continue
+        steps = dict(chain)
+        labels = ["oracle gain", "schedule", "detection quality", "the rest", "IFND gain"]
+        level, bottoms, heights = 0.0, [], []
+        for key in ("gain", "schedule", "detection", "ifnd"):
+            d = 100 * steps[key].mean
+            if key == "gain":
+                bottoms.append(0.0)
+                heights.append(d)
+                level = d
+            else:  # a loss brings the level down
+                bottoms.append(level - d)
+                heights.append(d)
+                level -= d
+        bottoms.append(0.0)
+        heights.append(100 * steps["ifnd_gain"].mean)
+        colours = ["tab:green", "tab:red", "tab:red", "tab:red", "tab:orange"]
+        xs = np.arange(len(labels))
+        ax.bar(xs, heights, bottom=bottoms, color=colours, edgecolor="0.2", width=0.6)
+        for x, key in zip(xs, ("gain", "schedule", "detection", "ifnd", "ifnd_gain")):
+            s = steps[key]
+            if s.n > 1:
+                top = bottoms[x] + heights[x] if key in ("gain", "ifnd_gain") else bottoms[x] + heights[x]
+                ax.errorbar([x], [top], yerr=[[100 * (s.mean - s.ci_low)], [100 * (s.ci_high - s.mean)]],
+                            color="0.1", capsize=4)
+            ax.annotate(f"{100 * s.mean:+.2f}", (x, bottoms[x] + max(heights[x], 0)),
+                        textcoords="offset points", xytext=(0, 4), ha="center", fontsize=8)
+        ax.axhline(0, color="0.5", linewidth=0.8)
+        ax.set_xticks(xs, labels, rotation=20)
+        ax.set_title(f"{errors} errors (n = {steps['gain'].n})")
+        ax.grid(alpha=0.3, axis="y")
+    axes[0].set_ylabel("Linear top-1 over SimCLR (percentage points)")
+    fig.suptitle(f"Where the oracle's gain goes on {dataset_label(results)} ({results.split_name} split; "
+                 "losses in red, seed-paired means with 95% intervals)")
+    return fig
+
+
 DRAW = {
     "fig1_false_negative_effect": fig1_false_negative_effect,
     "fig2_fn_over_epochs": fig2_fn_over_epochs,
     "fig3_acceptance_quality": fig3_acceptance_quality,
     "fig4_knn_over_epochs": fig4_knn_over_epochs,
     "fig5_gain_vs_detection": fig5_gain_vs_detection,
+    "fig6_attribution": fig6_attribution,
 }
 
 
