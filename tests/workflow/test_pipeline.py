@@ -42,16 +42,23 @@ def test_an_override_files_ablations_replace_the_base_files():
 
 def test_structured_control_reads_this_experiments_detection_study():
     """The structured attribution control names `results/{experiment}/detect/...`: its pretraining
-    job depends on that file, which the detection study job of the same experiment writes."""
+    job depends on that file, which the detection study job of the same experiment writes. Every
+    matched control also reads IFND's fn_stats.csv of its own seed (its targets), which IFND's
+    pretraining job of that seed writes."""
     from ifnd.fnd.controls import with_experiment
 
     for extra, root in (((), "results/fashion-mnist"), (("config/test.yaml",), "results/test")):
         pipe = _pipeline(*extra)
         job = pipe.job(f"{root}/runs/ablation/precision_matched_structured/s0/model.pt")
-        assert job.deps == [f"{root}/detect/main/simclr/s0/confusion.json"]
+        assert job.deps == [f"{root}/detect/main/simclr/s0/confusion.json",
+                            f"{root}/runs/main/ifnd/s0/fn_stats.csv"]
         assert pipe.job(job.deps[0]).rule == "detect"
+        assert pipe.job(job.deps[1]).stage == "pretrain-main-ifnd-s0"
         plain = pipe.job(f"{root}/runs/ablation/precision_matched_oracle/s0/model.pt")
-        assert plain.deps == []
+        assert plain.deps == [f"{root}/runs/main/ifnd/s0/fn_stats.csv"]
+        matched = pipe.job(f"{root}/runs/ablation/ifnd_matched_random/s0/model.pt")
+        assert matched.deps == [f"{root}/runs/main/ifnd/s0/fn_stats.csv"]
+        assert pipe.job(f"{root}/runs/ablation/schedule_matched_oracle/s0/model.pt").deps == []
     fnd = {"levels": [10], "control": {"errors": "structured", "confusion": "results/{experiment}/c.json"}}
     assert with_experiment(fnd, "test")["control"]["confusion"] == "results/test/c.json"
     assert fnd["control"]["confusion"] == "results/{experiment}/c.json"      # not changed in place
