@@ -52,6 +52,7 @@ from .hardware import hardware_info, resolve_execution
 from .knn import knn_accuracy
 from .losses import combine_levels, ifnd_loss
 from .models import build_model
+from .moco import KeyQueue, momentum_copy, momentum_update, moco_loss, moco_settings, queue_fn_masks, split_forward
 from .variants import apply_variant
 from .optim import build_optimizer, learning_rate, scaled_lr, set_learning_rate
 from .vocabulary import FN_STATS_COLUMNS, RESUME_FREE_KEYS, TRAIN_LOG_COLUMNS, experiment_name
@@ -122,6 +123,12 @@ class Pretrainer:
         self.sync_batchnorm = resolve_sync_batchnorm(tcfg.get("sync_batchnorm", "auto"), self.group)
         if self.sync_batchnorm:
             self.model = convert_batchnorm(self.model, self.device)
+        # MoCo v2 (train.framework: moco): a momentum encoder and a queue of keys beside the model
+        self.framework = tcfg.get("framework") or "simclr"
+        if self.framework == "moco":
+            self.moco = moco_settings(tcfg)
+            self.key_model = momentum_copy(self.model)
+            self.queue = KeyQueue(int(self.moco["queue_size"]), int(cfg["model"]["proj_dim"]), self.device)
         # the training forward goes through DDP under torchrun; embedding passes use the model
         self.net = self.group.wrap(self.model, self.device)
         self.optimizer = build_optimizer(self.model, tcfg)
@@ -146,7 +153,9 @@ class Pretrainer:
         # torch.compile covers the forward pass and the loss (and so, through AOTAutograd, their
         # backward); the optimiser step stays eager: compiled, it would recompile whenever the
         # scheduled learning rate (a Python float) changes.
-        self.forward_loss = torch.compile(self._forward_loss) if tcfg["compile"] else self._forward_loss
+        forward = self._moco_forward_loss if self.framework == "moco" else self._forward_loss
+        self.forward_loss = torch.compile(forward) if tcfg["compile"] else forward
+        self._shuffle_gen = torch.Generator().manual_seed(int(tcfg["seed"]) + 7919)
         self.epoch = 0
         self.train_rows: list[dict] = []
         self.fn_rows: list[dict] = []
@@ -163,6 +172,31 @@ class Pretrainer:
                          cfg["method"]["removal"], cfg["fnd"]["combine"])
         return loss, masks
 
+    def _moco_forward_loss(self, x: torch.Tensor, indexes: torch.Tensor):
+        """MoCo v2's symmetric loss (ifnd.moco): both views are queries against the other
+        view's key and the queue. Returns (loss, the queue's false-negative masks of both
+        views' anchors (L, 2B, K) or None, the global batch's keys (2B, d))."""
+        cfg = self.cfg
+        splits = int(self.moco["bn_splits"]) if self.group.world_size == 1 else 1
+        n = x.shape[0]
+        with self.execution.autocast():
+            z = split_forward(self.net, x, splits) if splits > 1 else self.net(x)
+            with torch.no_grad():
+                # the keys on a shuffled batch (shuffling BN): a query and its key never share
+                # BatchNorm statistics; the permutation comes from the step's own generator
+                order = torch.randperm(n, generator=self._shuffle_gen).to(x.device) if splits > 1 else None
+                k = split_forward(self.key_model, x, splits, order)
+        z, k = gather_views(z), gather_views(k.float()).detach()
+        b = z.shape[0] // 2
+        labels = self.detector.labels_on(indexes.device) if self.detector is not None else None
+        masks = queue_fn_masks(indexes, self.queue.indexes, labels)
+        tau, removal, combine = cfg["train"]["temperature"], cfg["method"]["removal"], cfg["fnd"]["combine"]
+        halves = ((slice(0, b), slice(b, 2 * b)), (slice(b, 2 * b), slice(0, b)))
+        loss = sum(moco_loss(z[qs], k[ks], indexes[qs], self.queue.keys, self.queue.indexes, tau,
+                             None if masks is None else masks[:, qs], removal, combine)
+                   for qs, ks in halves) / 2
+        return loss, masks, k
+
     def schedule(self, step: int) -> float:
         """Set the learning rate of global step ``step`` (warm-up, then cosine) and return it."""
         lr = learning_rate(step, self.total_steps, self.warmup_steps, self.base_lr)
@@ -172,10 +206,19 @@ class Pretrainer:
     def step(self, x: torch.Tensor, indexes: torch.Tensor):
         """One optimisation step on the views ``x`` of the images ``indexes`` (both views' rows,
         as :meth:`batches` yields them, the indices repeated): (loss, false-negative masks)."""
-        loss, masks = self.forward_loss(x, indexes)
+        if self.framework == "moco":
+            momentum_update(self.model, self.key_model, float(self.moco["momentum"]))
+            loss, masks, keys = self.forward_loss(x, indexes)
+        else:
+            loss, masks = self.forward_loss(x, indexes)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.framework == "moco":
+            self.queue_masks = masks  # counted against the queue as it was for this step
+            self.queue_before = self.queue.indexes.clone()
+            self.queue.push(keys, indexes)
+            masks = None
         return loss.detach(), masks
 
     def views(self, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -216,15 +259,21 @@ class Pretrainer:
                 yield self.execution.memory_format(x), idx.to(self.device)
 
     # ---- embedding pass ----------------------------------------------------------------
-    def embed_train(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(backbone features, projections) of every training image, both L2-normalised, in
-        dataset order. Under DDP each rank embeds a contiguous shard of whole embedding
-        batches and the shards are gathered."""
+    def clusters_momentum_encoder(self) -> bool:
+        """MoCo clusters the momentum encoder's embeddings (PCL's choice) unless
+        ``fnd.encoder: online``."""
+        return self.framework == "moco" and (self.cfg["fnd"].get("encoder") or "momentum") == "momentum"
+
+    def embed_train(self, model=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(backbone features, projections) of every training image by ``model`` (default:
+        the online model), both L2-normalised, in dataset order. Under DDP each rank embeds a
+        contiguous shard of whole embedding batches and the shards are gathered."""
+        model = self.model if model is None else model
         ebs, world = self.cfg["fnd"]["embed_batch_size"], self.group.world_size
         kwargs = dict(batch_size=ebs, precision=self.execution.precision,
                       channels_last=self.execution.channels_last)
         if world == 1:
-            return embed_both(self.model, self.embed_set, self.size, self.device, **kwargs)
+            return embed_both(model, self.embed_set, self.size, self.device, **kwargs)
         n = len(self.embed_set)
         bounds = [embed_shard_bounds(n, ebs, r, world) for r in range(world)]
         lo, hi = bounds[self.group.rank]
@@ -232,7 +281,7 @@ class Pretrainer:
             shard = (ArrayDataset(self.images[lo:hi], self.train_set.labels[lo:hi],
                                   self.train_set.num_classes, self.train_set.name)
                      if self.in_memory else self.train_set.take(range(lo, hi)))
-            feats, projs = embed_both(self.model, shard, self.size, self.device, **kwargs)
+            feats, projs = embed_both(model, shard, self.size, self.device, **kwargs)
         else:  # fewer embedding batches than ranks
             feats = torch.zeros(0, self.model.backbone.feat_dim, device=self.device)
             projs = torch.zeros(0, self.cfg["model"]["proj_dim"], device=self.device)
@@ -250,6 +299,9 @@ class Pretrainer:
                             self.train_set.num_classes, ev["knn_k"], ev["knn_t"])["top1"]
 
     # ---- epochs ------------------------------------------------------------------------
+    def cluster_model(self):
+        return self.key_model if self.clusters_momentum_encoder() else self.model
+
     def clustered_features(self, feats: torch.Tensor, projs: torch.Tensor) -> torch.Tensor:
         """The embeddings k-means clusters (``fnd.features``): backbone features or projections."""
         return feats if self.cfg["fnd"]["features"] == "backbone" else projs
@@ -259,7 +311,7 @@ class Pretrainer:
         None: embed the training set now, as after a resume) and update the detector."""
         started = time.perf_counter()
         if embeddings is None:
-            embeddings = self.clustered_features(*self.embed_train())
+            embeddings = self.clustered_features(*self.embed_train(self.cluster_model()))
         # k-means once, on rank 0; every rank then masks with the same pseudo-labels
         stats, state = self.group.on_main(self._update_detector, embeddings.cpu().numpy(), epoch)
         if not self.group.is_main:
@@ -299,8 +351,12 @@ class Pretrainer:
             indexes = torch.cat([idx, idx])
             loss, masks = self.step(x, indexes)
             loss_sum += loss
-            counter.update(None if masks is None else combine_levels(masks, "union"),
-                           indexes, self.true_labels)
+            if self.framework == "moco":  # the anchors against the queue entries they met
+                counter.update(None if self.queue_masks is None else combine_levels(self.queue_masks, "union"),
+                               indexes, self.true_labels, key_indexes=self.queue_before)
+            else:
+                counter.update(None if masks is None else combine_levels(masks, "union"),
+                               indexes, self.true_labels)
         train_seconds = time.perf_counter() - started
         loss = (loss_sum / max(1, self.steps_per_epoch)).item()
         if not math.isfinite(loss):
@@ -313,12 +369,15 @@ class Pretrainer:
         monitor = last or (tcfg["knn_every"] > 0 and (epoch + 1) % tcfg["knn_every"] == 0)
         next_clusters = (not last and self.detector is not None
                          and self.detector.is_cluster_epoch(epoch + 1))
-        if monitor or next_clusters:
+        momentum = next_clusters and self.clusters_momentum_encoder()
+        if monitor or (next_clusters and not momentum):
             feats, projs = self.embed_train()
-            if next_clusters:
+            if next_clusters and not momentum:
                 handoff.append(self.clustered_features(feats, projs))
             if monitor and self.group.is_main:
                 knn_top1 = self.knn_monitor(feats)
+        if momentum:  # MoCo clusters the momentum encoder's embeddings
+            handoff.append(self.clustered_features(*self.embed_train(self.key_model)))
         monitor_seconds = time.perf_counter() - started
 
         fn = counter.summary()
@@ -346,7 +405,9 @@ class Pretrainer:
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "detector": None if self.detector is None else self.detector.state_dict(),
                 "train_rows": self.train_rows, "fn_rows": self.fn_rows,
-                "torch_rng": torch.get_rng_state(), "code_versions": self.code_versions}
+                "torch_rng": torch.get_rng_state(), "code_versions": self.code_versions,
+                **({"key_model": self.key_model.state_dict(), "queue": self.queue.state_dict(),
+                    "shuffle_rng": self._shuffle_gen.get_state()} if self.framework == "moco" else {})}
 
     def load_state_dict(self, state: dict, path: Path) -> None:
         made_by = int(state.get("world_size", 1))
@@ -366,6 +427,10 @@ class Pretrainer:
             raise UserError(f"state {path} does not fit this model: {str(exc).splitlines()[0]}") from None
         if self.detector is not None:
             self.detector.load_state_dict(state["detector"])
+        if self.framework == "moco":
+            self.key_model.load_state_dict(state["key_model"])
+            self.queue.load_state_dict(state["queue"])
+            self._shuffle_gen.set_state(state["shuffle_rng"])
         self.epoch = int(state["epoch"])
         self.train_rows = list(state["train_rows"])
         self.fn_rows = list(state["fn_rows"])

@@ -201,3 +201,27 @@ def test_torchrun_writes_a_complete_run_folder(tmp_path):
     assert meta["world_size"] == 2 and meta["backend"] == "gloo"
     assert {"model.pt", "train_log.csv", "fn_stats.csv", "config.resolved.yaml"} <= {
         p.name for p in (tmp_path / "run").iterdir()}
+
+
+def test_moco_two_ranks_equal_one_process(tmp_path):
+    """MoCo v2 + IFND under 2 gloo ranks: each rank's keys are gathered before they enter the
+    queue (so every rank holds the same queue) and BatchNorm is synchronised; one process with
+    one BatchNorm group (bn_splits 1) sees the same global batch, so the runs agree as SimCLR's do."""
+    from ifnd.config import load_config
+
+    moco = {**STABLE, "method.name": "ifnd", "train.framework": "moco",
+            "train.moco": {"queue_size": 64, "momentum": 0.9, "bn_splits": 1}}
+    cfg = load_config("config/config.yaml", moco)
+    single = pretrain(cfg, tmp_path / "single", state_dir=tmp_path / "s1")
+    ddp = run_ranks(cfg, tmp_path / "ddp", state_dir=tmp_path / "s2")
+    log1, log2 = pd.read_csv(single / "train_log.csv"), pd.read_csv(ddp / "train_log.csv")
+    np.testing.assert_allclose(log2["loss"], log1["loss"], **LOSS_TOL)
+    a, b = _weights(single), _weights(ddp)
+    for key in a:
+        if a[key].is_floating_point():
+            torch.testing.assert_close(b[key], a[key], **WEIGHT_TOL, msg=key)
+    q1, q2 = _state(tmp_path / "s1")["queue"], _state(tmp_path / "s2")["queue"]
+    assert torch.equal(q1["indexes"], q2["indexes"]) and q1["ptr"] == q2["ptr"]
+    torch.testing.assert_close(q2["keys"], q1["keys"], **WEIGHT_TOL)
+    fn1, fn2 = pd.read_csv(single / "fn_stats.csv"), pd.read_csv(ddp / "fn_stats.csv")
+    assert fn1.query("level == 'batch'")["fn_per_anchor"].tolist() == fn2.query("level == 'batch'")["fn_per_anchor"].tolist()

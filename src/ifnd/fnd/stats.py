@@ -56,7 +56,8 @@ def cluster_quality(pseudo_labels: np.ndarray, accepted: np.ndarray | None,
     }
 
 
-def batch_fn_counts(fn_mask: Tensor | None, indexes: Tensor, true_labels: Tensor) -> dict:
+def batch_fn_counts(fn_mask: Tensor | None, indexes: Tensor, true_labels: Tensor,
+                    key_indexes: Tensor | None = None) -> dict:
     """In-batch false-negative counts, computed on the batch's device without host syncs.
 
     Args:
@@ -69,15 +70,24 @@ def batch_fn_counts(fn_mask: Tensor | None, indexes: Tensor, true_labels: Tensor
     ``anchors`` (2B), ``detected`` (detected pairs), ``correct`` (detected pairs with equal true
     labels), ``true_negatives_same_class`` (pairs (a, k) of different images with equal true
     labels: the true false negatives in the batch). Use ``int(v)`` for Python numbers.
+
+    ``key_indexes`` (K,): the columns are these images instead of the batch's rows (MoCo's
+    queue; -1 = an empty slot, never counted); ``fn_mask`` is then (2B, K).
     """
     dev = indexes.device
     idx = indexes.to(true_labels.device)
     y = true_labels[idx].to(dev)
-    other = indexes[:, None] != indexes[None, :]
-    same = (y[:, None] == y[None, :]) & other
+    if key_indexes is None:
+        keys, yk = indexes, y
+        other = indexes[:, None] != indexes[None, :]
+    else:
+        keys = key_indexes.to(dev)
+        yk = true_labels[keys.clamp(min=0).to(true_labels.device)].to(dev)
+        other = (indexes[:, None] != keys[None, :]) & (keys >= 0)[None, :]
+    same = (y[:, None] == yk[None, :]) & other
     n = indexes.shape[0]
     if fn_mask is None:
-        det = torch.zeros((n, n), dtype=torch.bool, device=dev)
+        det = torch.zeros(other.shape, dtype=torch.bool, device=dev)
     else:
         det = fn_mask.to(device=dev, dtype=torch.bool) & other
     return {
@@ -104,9 +114,10 @@ class FNCounter:
         v = torch.stack([counts[k].to(torch.int64) for k in COUNT_KEYS])
         self._totals = v if self._totals is None else self._totals + v.to(self._totals.device)
 
-    def update(self, fn_mask: Tensor | None, indexes: Tensor, true_labels: Tensor) -> None:
+    def update(self, fn_mask: Tensor | None, indexes: Tensor, true_labels: Tensor,
+               key_indexes: Tensor | None = None) -> None:
         """Count one batch (see :func:`batch_fn_counts`)."""
-        self.add(batch_fn_counts(fn_mask, indexes, true_labels))
+        self.add(batch_fn_counts(fn_mask, indexes, true_labels, key_indexes))
 
     def totals(self) -> dict:
         """Raw totals as Python ints (one host sync)."""
