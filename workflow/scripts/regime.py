@@ -140,7 +140,7 @@ def criteria(frame: pd.DataFrame, ramp_end: int = 10) -> pd.DataFrame:
         by_ramp = part[part["epoch"] <= ramp_end]
         last = by_ramp.iloc[-1] if len(by_ramp) else part.iloc[0]
         slope = float(np.polyfit(part["epoch"], part["precision"], 1)[0]) if len(part) > 1 else np.nan
-        out.append({"variant": name, "space": space, "rate": f"{rate:g}",
+        out.append({"variant": name, "space": space, "rate": f"{100 * rate:g}%",
                     "knn - pixels": 100 * (last["knn_top1"] - last["pixel_knn_top1"]),
                     "linear - pixels": 100 * (last["linear_top1"] - last["pixel_linear_top1"]),
                     "epoch": int(last["epoch"]),
