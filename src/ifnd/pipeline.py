@@ -438,20 +438,17 @@ class Pipeline:
                       outs=[f"{ref}/rawpixels.json"], params=self.reference_keys(RAWPIXELS_SECTIONS),
                       in_git=True),
                   "rawpixels")
-        for seed in self.wf["seeds"]:
-            out = f"{ref}/supervised/s{seed}.json"
-            self._add(Job("supervised", f"supervised-s{seed}",
-                          f"ifnd supervised {cfg_args} --set train.seed={seed}{self.on_arg} --out {out}",
-                          outs=[out], params=self.reference_keys(SUPERVISED_SECTIONS),
-                          overrides=[("train.seed", seed)], in_git=True), "supervised")
-        # the detector's own setting on pixels and on the random-init encoder (the floors of
-        # every detection number), per seed: the k-means seeds and the initialisation follow it
-        for seed in self.wf["seeds"]:
-            out = f"{ref}/detect_floor/s{seed}.json"
-            self._add(Job("detect_floor", f"detect_floor-s{seed}",
-                          f"ifnd detect-floor {cfg_args} --set train.seed={seed} --out {out}",
-                          outs=[out], params=self.reference_keys(DETECT_FLOOR_SECTIONS),
-                          overrides=[("train.seed", seed)], in_git=True), "detect_floor")
+        # per seed: the supervised ceiling, and the detector's own setting on pixels and on the
+        # random-init encoder (the floors of every detection number; its k-means seeds and the
+        # initialisation follow the seed, and it reads only training images: no --on)
+        for rule, sections, on in (("supervised", SUPERVISED_SECTIONS, self.on_arg),
+                                   ("detect_floor", DETECT_FLOOR_SECTIONS, "")):
+            for seed in self.wf["seeds"]:
+                out = f"{ref}/{rule}/s{seed}.json"
+                self._add(Job(rule, f"{rule}-s{seed}",
+                              f"ifnd {rule.replace('_', '-')} {cfg_args} --set train.seed={seed}{on} --out {out}",
+                              outs=[out], params=self.reference_keys(sections),
+                              overrides=[("train.seed", seed)], in_git=True), rule)
         for seed in self.wf["seeds"]:
             run = self.reference_run(seed)
             model = f"{self.run_dir(run)}/model.pt"

@@ -129,6 +129,8 @@ class Pretrainer:
             self.moco = moco_settings(tcfg)
             self.key_model = momentum_copy(self.model)
             self.queue = KeyQueue(int(self.moco["queue_size"]), int(cfg["model"]["proj_dim"]), self.device)
+            # the last step's false-negative masks over the queue, and the queue they were over
+            self.queue_masks, self.queue_before = None, self.queue.indexes.clone()
         # the training forward goes through DDP under torchrun; embedding passes use the model
         self.net = self.group.wrap(self.model, self.device)
         self.optimizer = build_optimizer(self.model, tcfg)

@@ -27,7 +27,9 @@ from ..augment import normalize
 from ..data import load_dataset
 from ..detect import DEFAULT_RATES, run_setting
 from ..errors import UserError
+from ..features import embed_both
 from ..fnd.study import DetectionStudy
+from ..hardware import resolve_execution
 from ..models import build_model
 from ..runinfo import resolve_device, set_threads
 from ..cliargs import add_config_arguments, config_from_args
@@ -39,9 +41,6 @@ SPACES = ("pixels", "random_init_projection", "random_init_backbone")
 
 def floor_embeddings(cfg: dict, train, device) -> dict[str, np.ndarray]:
     """The three floor spaces of :data:`SPACES` for the training images ``train``."""
-    from ..features import embed_both
-    from ..hardware import resolve_execution
-
     pixels = normalize(pixel_features(train, cfg["data"]["image_size"])).flatten(1)
     torch.manual_seed(int(cfg["train"]["seed"]))
     model = build_model(cfg, train.channels)
