@@ -1,7 +1,7 @@
 # make reproduce   set up, check the config and data, run the default experiment and the report
 # make select      the selection experiment on the validation split (config/selection.yaml)
 # make test        set up and run the tests
-# make lint        snakemake --lint and snakefmt --check
+# make lint        ruff check (pyproject.toml), snakemake --lint and snakefmt --check
 # make dvc-repro   the same pipeline through DVC
 # make dvc-yaml    write dvc.yaml again from the pipeline definition (src/ifnd/pipeline.py)
 # make dvc-push    send the cached runs and evaluations to the DVC remote (DVC_REMOTE)
@@ -84,6 +84,7 @@ test: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
+	ruff check src tests workflow bench
 	snakemake --lint $(SNAKEMAKE_CONFIG)
 	snakefmt --check Snakefile workflow/
 

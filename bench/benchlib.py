@@ -620,7 +620,7 @@ def load_results(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise SystemExit(f"{path} is not valid JSON ({exc}); move it away to start a new one")
+        raise SystemExit(f"{path} is not valid JSON ({exc}); move it away to start a new one") from None
     if not isinstance(data, dict) or data.get("format") != RESULTS_FORMAT:
         raise SystemExit(f"{path} is not a results file of format {RESULTS_FORMAT}")
     return data
@@ -751,7 +751,8 @@ def _render_throughput(e: dict) -> list[str]:
     out = ["Images/s = training images per second; each image is two augmented views. Runs "
            "alternate ours, peer, ours, peer, ...; warm-up steps are not timed; the ratio is the "
            "median over adjacent pairs of runs.", "",
-           "| model | batch | timed steps x runs | ours: images/s per run | peer (lightly): images/s per run | median ours/peer |",
+           "| model | batch | timed steps x runs | ours: images/s per run | peer (lightly): images/s per run "
+           "| median ours/peer |",
            "|---|---|---|---|---|---|"]
     for key, r in e["results"].items():
         ours = ", ".join(fmt(v, 0) for v in r.get("ours", [])) or "not run"
@@ -788,7 +789,8 @@ def _render_throughput(e: dict) -> list[str]:
                 v = r.get(name)
                 return fmt(v, 2) + "x" if v else "n/a"
             out.append(f"| {r.get('label', key)} | {', '.join(fmt(v, 0) for v in r['ours-compiled'])} | "
-                       f"{ratio_text('compiled_over_peer_median_ratio')} | {ratio_text('compiled_over_ours_median_ratio')} |")
+                       f"{ratio_text('compiled_over_peer_median_ratio')} | "
+                       f"{ratio_text('compiled_over_ours_median_ratio')} |")
     bd = [(k, r["breakdown"]) for k, r in e["results"].items() if r.get("breakdown")]
     if bd:
         out += ["", "Per-step breakdown (median ms, device synchronised after each part):", ""]
@@ -824,7 +826,8 @@ def ratio_bound(r: dict) -> float | None:
 
 
 def _render_mfu(e: dict) -> list[str]:
-    out = ["| model | precision | FLOPs/image (model + loss) | images/s | achieved | matmul peak of that precision | MFU | MFU of the model step alone |",
+    out = ["| model | precision | FLOPs/image (model + loss) | images/s | achieved | matmul peak of that precision "
+           "| MFU | MFU of the model step alone |",
            "|---|---|---|---|---|---|---|---|"]
     bounds = []
     for key, r in e["results"].items():

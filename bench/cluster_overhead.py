@@ -218,7 +218,7 @@ def main(argv=None) -> dict:
     # reference with other seeds shows how much k-means' own seed changes the clusters: a
     # variant whose agreement with the reference is as high is as good as the reference.
     variants = {f"reference: niter {fnd_cfg['kmeans_niter']}, all points": (fnd_cfg["kmeans_niter"], None, 0),
-                f"reference with other k-means seeds": (fnd_cfg["kmeans_niter"], None, 1000)}
+                "reference with other k-means seeds": (fnd_cfg["kmeans_niter"], None, 1000)}
     for it in [int(v) for v in args.niters.split(",") if v.strip()]:
         if it != fnd_cfg["kmeans_niter"]:
             variants[f"niter {it}, all points"] = (it, None, 0)
@@ -287,7 +287,7 @@ def main(argv=None) -> dict:
                 f"agreement with the reference ARI {v['ari_vs_reference']:.2f}, vs {seed_ari:.2f} for the "
                 f"reference with other seeds).")
         rec += (" No change is needed to meet the target." if ok else
-                f" Adopting it needs fnd.kmeans_niter / src/ifnd/fnd/kmeans.py changed (not done here).")
+                " Adopting it needs fnd.kmeans_niter / src/ifnd/fnd/kmeans.py changed (not done here).")
     else:
         rec += (" No cheaper variant kept FN precision and recall within 0.01 of the reference"
                 + ("; keep the configured k-means." if ok else "."))

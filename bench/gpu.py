@@ -95,7 +95,7 @@ def main(argv=None) -> dict:
         try:
             import lightly  # noqa: F401
         except ImportError:
-            raise SystemExit("the peer needs lightly: pip install -e '.[bench]', or pass --impl ours")
+            raise SystemExit("the peer needs lightly: pip install -e '.[bench]', or pass --impl ours") from None
     settings = {"model": args.model, "impls": impls, "steps": args.steps, "warmup": args.warmup,
                 "prewarm": args.prewarm, "repeats": args.repeats, "workers": args.workers,
                 "quick": args.quick, "sets": args.set, "device": str(device), "threads": threads}

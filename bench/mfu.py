@@ -118,7 +118,8 @@ def main(argv=None) -> dict:
                / (step_ms / 1e3) / peak["flops_per_second"]}
         entry["results"][key] = res
         print(f"\n{key}: FLOPs/image {flops['flops_per_image'] / 1e9:.3f} GFLOP "
-              f"(model {flops['model_flops_per_image'] / 1e9:.3f}, loss {flops['loss_flops_per_image'] / 1e6:.2f} MFLOP); "
+              f"(model {flops['model_flops_per_image'] / 1e9:.3f}, "
+              f"loss {flops['loss_flops_per_image'] / 1e6:.2f} MFLOP); "
               f"{med:.1f} images/s; achieved {achieved / 1e12:.4f} TFLOP/s; "
               f"{precision} peak {peak['flops_per_second'] / 1e12:.3f} TFLOP/s; MFU {res['mfu_percent']:.1f}% "
               f"(model step alone {res['model_step_mfu_percent']:.1f}%)")

@@ -87,7 +87,7 @@ def section(data: dict, include_quick: bool = False, results_link: str = "bench/
     if e:
         r = B.with_other_memory_runs(entries, e)["results"]
         runs = [f"{k} {_gib(v.get('max_rss_gib'))}" for k, v in r.items() if isinstance(v, dict)]
-        lines.append(f"- Peak memory (max RSS) of a one-epoch default `ifnd pretrain`: " + ", ".join(runs)
+        lines.append("- Peak memory (max RSS) of a one-epoch default `ifnd pretrain`: " + ", ".join(runs)
                      + f" (target: below {B.fmt(r.get('target_gib'), 0)} GiB).")
     e = B.latest(B.gpu_entries(entries), "gpu", full_only=not include_quick)
     if e:

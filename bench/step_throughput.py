@@ -78,7 +78,7 @@ def main(argv=None) -> dict:
             import lightly  # noqa: F401
         except ImportError:
             raise SystemExit("the peer needs lightly: pip install -e '.[bench]' "
-                             "(or pip install -r bench/requirements.txt), or pass --impl ours")
+                             "(or pip install -r bench/requirements.txt), or pass --impl ours") from None
     settings = {"models": models, "impls": impls, "workers": args.workers,
                 "threads": threads, "quick": args.quick, "sets": args.set, "device": str(device)}
     entry = B.new_entry("step_throughput", __file__, argv, device, settings, args.note)
@@ -115,7 +115,8 @@ def main(argv=None) -> dict:
             res["measure_seconds_incl_compile"] = round(measure_seconds, 1)
             for other in ("peer", "ours"):
                 if other in ips:
-                    res[f"compiled_over_{other}_median_ratio"] = B.summarise_ab(ips, "ours-compiled", other)["median_ratio"]
+                    ratio = B.summarise_ab(ips, "ours-compiled", other)["median_ratio"]
+                    res[f"compiled_over_{other}_median_ratio"] = ratio
         if n_breakdown > 0:
             res["breakdown"] = {r.name: r.breakdown(n_breakdown) for r in runners if r.name != "ours-compiled"}
         for r in runners:

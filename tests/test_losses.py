@@ -133,7 +133,7 @@ def ref_loss(z, idx, tau, fn, mode):
 @pytest.mark.parametrize("mode", ["none", "elim", "attr"])
 def test_random_batches_match_reference(mode):
     g = torch.Generator().manual_seed(1)
-    for trial in range(5):
+    for _trial in range(5):
         z = torch.nn.functional.normalize(torch.randn(6, 3, generator=g), dim=1)
         idx = torch.tensor([4, 9, 1, 4, 9, 1])  # B = 3, arbitrary ids
         fn = torch.rand(6, 6, generator=g) < 0.4

@@ -13,7 +13,8 @@ intersection, majority or average) and the acceptance rate. The run's own settin
 Writes DIR/detect.csv (one row per epoch and setting), DIR/detect.md (the run's setting per
 epoch at fixed acceptance rates, and the best settings per rate), DIR/detect_pr.png (one
 precision-recall panel per epoch) and DIR/confusion.json (how the final encoder's clusters mix
-the classes: the structured errors of the ``oracle_noisy`` control). Default DIR: RUN/detect. True labels are read only to score.
+the classes: the structured errors of the ``oracle_noisy`` control). Default DIR: RUN/detect.
+True labels are read only to score.
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ def run(args) -> int:
     device = resolve_device(args.device or "auto")
     set_threads(None)  # all cores, or the Snakemake job's share (IFND_THREADS)
     frames = []
-    for epoch, path in checkpoints(run_dir):
+    for _epoch, path in checkpoints(run_dir):
         started = time.perf_counter()
         frame, mixing = study_checkpoint(path, run_dir, args.rates, args.quick, device)
         frames.append(frame)

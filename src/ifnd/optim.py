@@ -43,7 +43,7 @@ class LARS(torch.optim.Optimizer):
 def build_optimizer(model: torch.nn.Module, train_cfg: dict) -> torch.optim.Optimizer:
     """Weight decay (and LARS adaptation) on weights only; biases and BatchNorm excluded."""
     decay, no_decay = [], []
-    for name, p in model.named_parameters():
+    for p in model.parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)
     lr, wd = scaled_lr(train_cfg), train_cfg["weight_decay"]
     groups = [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]

@@ -51,7 +51,8 @@ STEP_MODULES = {
     "pretrain": "ifnd.train", "knn": "ifnd.evaluate.knn", "linear": "ifnd.evaluate.linear",
     "splits": "ifnd.evaluate.splits", "semisup": "ifnd.evaluate.semisup",
     "rawpixels": "ifnd.evaluate.rawpixels", "supervised": "ifnd.evaluate.supervised",
-    "detect": "ifnd.detect", "detect_floor": "ifnd.evaluate.detectfloor", "tables": "ifnd.report.tables", "figures": "ifnd.report.figures", "report": "ifnd.report.report",
+    "detect": "ifnd.detect", "detect_floor": "ifnd.evaluate.detectfloor", "tables": "ifnd.report.tables",
+    "figures": "ifnd.report.figures", "report": "ifnd.report.report",
 }
 PACKAGE_DIR = Path(__file__).resolve().parent
 

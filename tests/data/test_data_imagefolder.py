@@ -78,7 +78,7 @@ def test_pretrain_loader_views_and_determinism(fmt, tmp_path):
     assert len(batches) == 4  # drop_last
     seen = torch.cat([b[2] for b in batches])
     assert seen.dtype == torch.int64 and len(set(seen.tolist())) == 16
-    for v1, v2, idx in batches:
+    for v1, v2, _idx in batches:
         assert v1.shape == v2.shape == (4, 3, 16, 16) and v1.dtype == torch.float32
         assert not torch.equal(v1, v2)
         assert v1.min() >= -2.0 - 1e-5 and v1.max() <= 2.0 + 1e-5  # (x - 0.5) / 0.25, x in [0, 1]

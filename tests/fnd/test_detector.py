@@ -1,6 +1,5 @@
 import io
 
-import numpy as np
 import pytest
 import torch
 from sklearn.metrics import normalized_mutual_info_score

@@ -1,8 +1,8 @@
 """The detection study: pair counts against brute force over the N x N pair matrix, the level
-combinations, the stability gate, and the study on clean and noisy embeddings (`ifnd detect` end to end: tests/train/test_detect.py)."""
+combinations, the stability gate, and the study on clean and noisy embeddings (`ifnd detect` end
+to end: tests/train/test_detect.py)."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from ifnd.fnd.study import DetectionStudy, combined_counts, pair_counts, stable_mask, true_pairs
@@ -16,7 +16,7 @@ def _pair_matrix(pseudo):
 
 
 def _brute(levels, truth, combine):
-    mats = np.stack([_pair_matrix(l) for l in levels])
+    mats = np.stack([_pair_matrix(level) for level in levels])
     true = _pair_matrix(truth)
     if combine == "union":
         det = mats.any(0)
@@ -53,7 +53,7 @@ def test_average_is_the_mean_of_the_levels():
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 3, 30)
     levels = rng.integers(0, 4, (3, 30))
-    per = [pair_counts(l, truth) for l in levels]
+    per = [pair_counts(level, truth) for level in levels]
     assert combined_counts(levels, truth, "average") == (np.mean([p[0] for p in per]),
                                                         np.mean([p[1] for p in per]))
 

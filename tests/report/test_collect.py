@@ -152,7 +152,7 @@ def test_a_metrics_file_of_the_other_split_is_refused(results_dir):
                                         r"experiment evaluates on test"):
         Results(results_dir, _config(seeds=[0, 1]))
     with pytest.raises(UserError, match="mix the test and validation splits"):
-        Results(results_dir).scored_split
+        _ = Results(results_dir).scored_split
     for path in (results_dir / "evals").rglob("*.json"):
         write_json(path, {**json.loads(path.read_text()), "evaluated_on": "val"})
     for path in (results_dir / "reference").rglob("*.json"):

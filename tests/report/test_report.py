@@ -84,7 +84,8 @@ def test_report_wall_time_spans_the_recorded_jobs(results_dir, config_file, caps
     _stamp(results_dir / "evals/main/ifnd/s0/linear.json", finished_at=4600.0)
     _stamp(results_dir / "reference/supervised/s0.json", seconds=50.0, finished_at=2000.0)
     text = _report(results_dir, config_file)
-    assert "Wall time of the pipeline: 61.7 min, from the first recorded job's start to the last one's end (3 jobs" in text
+    assert ("Wall time of the pipeline: 61.7 min, from the first recorded job's start to the last one's end "
+            "(3 jobs") in text
     _stamp(results_dir / "reference/supervised/s0.json", finished_at="yesterday")
     assert main(["report", "--results", str(results_dir), "--config", str(config_file),
                  "--out", str(results_dir / "report.md")]) == 2
@@ -182,7 +183,8 @@ def test_claims_section_states_each_claim_with_paired_evidence(results_dir):
     assert "simclr: precision over epochs 1–15, slope -6.10 points per 10 epochs (one seed, no interval)" in text
     assert "not resolved: one SimCLR seed gives no interval" in text
     # (c): p of a 2-seed paired t (differences 3 and 2 points), Holm over four evaluations
-    assert "linear top-1 +2.50 points [95% CI -3.85, +8.85], 2 seeds (p = 0.126; Holm-adjusted p = 0.503 (does not hold)" in text
+    assert ("linear top-1 +2.50 points [95% CI -3.85, +8.85], 2 seeds (p = 0.126; Holm-adjusted p = 0.503 "
+            "(does not hold)") in text
     assert "after Holm's correction over the 4 evaluations, none holds" in text
     assert "IFND recovers 26% of it" in text
     assert "attraction instead of elimination: -2.00 points (one seed, no interval), not resolved" in text

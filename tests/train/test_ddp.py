@@ -224,4 +224,5 @@ def test_moco_two_ranks_equal_one_process(tmp_path):
     assert torch.equal(q1["indexes"], q2["indexes"]) and q1["ptr"] == q2["ptr"]
     torch.testing.assert_close(q2["keys"], q1["keys"], **WEIGHT_TOL)
     fn1, fn2 = pd.read_csv(single / "fn_stats.csv"), pd.read_csv(ddp / "fn_stats.csv")
-    assert fn1.query("level == 'batch'")["fn_per_anchor"].tolist() == fn2.query("level == 'batch'")["fn_per_anchor"].tolist()
+    per_anchor = [f.query("level == 'batch'")["fn_per_anchor"].tolist() for f in (fn1, fn2)]
+    assert per_anchor[0] == per_anchor[1]

@@ -1,5 +1,4 @@
 import math
-import shutil
 
 import pandas as pd
 import pytest
@@ -99,8 +98,8 @@ def test_corrupt_state_gives_one_error_line_and_is_kept(tmp_path, tiny_cfg, caps
     state_dir = tmp_path / "state"
     state_dir.mkdir()
     (state_dir / "last.pt").write_bytes(b"not a checkpoint")
-    rc = main(["pretrain", "--set", "data.name=synthetic", "--set", "data.train_subset=64", "--set", "train.batch_size=32",
-               "--out", str(tmp_path / "run"), "--state-dir", str(state_dir)])
+    rc = main(["pretrain", "--set", "data.name=synthetic", "--set", "data.train_subset=64",
+               "--set", "train.batch_size=32", "--out", str(tmp_path / "run"), "--state-dir", str(state_dir)])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "unreadable" in err[0]
     assert (state_dir / "last.pt").read_bytes() == b"not a checkpoint"

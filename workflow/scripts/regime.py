@@ -75,7 +75,10 @@ def summary(spec: dict) -> None:
     rows = []
     for name in spec["variants"]:
         metrics = res / "metrics" / name
-        read = lambda f: json.loads((metrics / f).read_text()) if (metrics / f).is_file() else {}
+
+        def read(f, metrics=metrics):
+            return json.loads((metrics / f).read_text()) if (metrics / f).is_file() else {}
+
         pix, knn, lin, floor = read("rawpixels.json"), read("knn.json"), read("linear.json"), read("detect_floor.json")
         floors = {(r["space"], r["rate"]): r for r in floor.get("rows", [])}
         detect = res / "detect" / name / "detect.csv"
@@ -90,7 +93,8 @@ def summary(spec: dict) -> None:
             rows.append({"variant": name, "epoch": int(epoch), "space": space, "rate": float(rate),
                          "precision": r["precision"], "recall": r["recall"],
                          "pixel_precision": f.get("precision"), "pixel_recall": f.get("recall"),
-                         "random_init_precision": floors.get((f"random_init_{space}", float(rate)), {}).get("precision"),
+                         "random_init_precision":
+                             floors.get((f"random_init_{space}", float(rate)), {}).get("precision"),
                          "knn_top1": knn.get("top1"), "linear_top1": lin.get("top1"),
                          "pixel_knn_top1": pix.get("knn_top1"), "pixel_linear_top1": pix.get("linear_top1")})
     frame = pd.DataFrame(rows)
@@ -122,7 +126,8 @@ def summary(spec: dict) -> None:
         show = prec.astype(object)
         for col in prec.columns:
             show[col] = [f"{p:.1f} / {r:.1f}" for p, r in zip(prec[col], rec[col])]
-        floor = part.groupby(["space", "rate"])[["pixel_precision", "pixel_recall", "random_init_precision"]].first() * 100
+        floor_cols = ["pixel_precision", "pixel_recall", "random_init_precision"]
+        floor = part.groupby(["space", "rate"])[floor_cols].first() * 100
         show["pixels"] = [f"{p:.1f} / {r:.1f}" for p, r in zip(floor["pixel_precision"], floor["pixel_recall"])]
         show["random init"] = [f"{p:.1f}" for p in floor["random_init_precision"]]
         show.columns = [f"epoch {c}" if isinstance(c, (int, np.integer)) else c for c in show.columns]

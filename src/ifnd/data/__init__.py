@@ -1,4 +1,5 @@
-"""Datasets: Fashion-MNIST, Fashion-MNIST scenes (garments on photographs), CIFAR-10/100, ImageFolder trees and a synthetic smoke-test set.
+"""Datasets: Fashion-MNIST, Fashion-MNIST scenes (garments on photographs), CIFAR-10/100,
+ImageFolder trees and a synthetic smoke-test set.
 
 ``load_dataset(cfg["data"], "train" | "val" | "test")`` returns an :class:`ArrayDataset` (the
 whole dataset as one uint8 tensor at its native size) or, for ``imagefolder``, a

@@ -15,6 +15,7 @@ __all__ = [
     "SCHEDULES",
     "ClusteringError",
     "FNCounter",
+    "cluster_quality",
     "FalseNegativeDetector",
     "OracleDetector",
     "acceptance_rate",

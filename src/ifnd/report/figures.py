@@ -377,7 +377,7 @@ def fig5_gain_vs_detection(results: Results) -> Figure:
 
 
 def fig6_attribution(results: Results) -> Figure:
-    from .claims import CHAIN_STEPS, attribution_chain
+    from .claims import attribution_chain
 
     fig = Figure(figsize=(11, 4.8), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)

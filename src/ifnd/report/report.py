@@ -299,7 +299,8 @@ def section_timings(results: Results) -> list[str]:
                          "Epoch (mean)": _seconds(col_mean("epoch_seconds")),
                          "Clustering per run": _seconds(col_mean("cluster_seconds", True)),
                          "Images/s": f"{ips:,.0f}" if np.isfinite(ips) else "–"})
-    lines = ["## Timings", "", "From each run's `meta.json` (timings.total_seconds, else the per-epoch times) and `train_log.csv`:", ""]
+    lines = ["## Timings", "",
+             "From each run's `meta.json` (timings.total_seconds, else the per-epoch times) and `train_log.csv`:", ""]
     lines += [markdown_table(pd.DataFrame(rows)) if rows else "(no runs)", ""]
     ev_rows, ev_total = [], 0.0
     for evaluation in ("knn", "linear", "semisup_1", "semisup_10"):
@@ -676,7 +677,8 @@ def run(args) -> int:
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file name such as {out / 'report.md'}")
     figures = Path(args.figures) if args.figures else Path(args.results) / "figures"
-    ref = Path(args.reference_values) if args.reference_values else Path(args.config[0]).parent / "reference_values.yaml"
+    ref = (Path(args.reference_values) if args.reference_values
+           else Path(args.config[0]).parent / "reference_values.yaml")
     if args.reference_values and not ref.is_file():
         raise UserError(f"--reference-values {ref} not found")
     text = build_report(results, cfg, out, figures, ref, args.config)

@@ -31,8 +31,9 @@ TABLE_NAMES = vocabulary.TABLES
 
 METHOD_LABELS = vocabulary.labels()
 SHORT_LABELS = vocabulary.short_labels()
-DATASET_LABELS = {"fashion-mnist": "Fashion-MNIST", "fashion-scenes": "Fashion-MNIST scenes", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
-                  "imagefolder": "an ImageFolder dataset", "synthetic": "the synthetic dataset"}
+DATASET_LABELS = {"fashion-mnist": "Fashion-MNIST", "fashion-scenes": "Fashion-MNIST scenes", "cifar10": "CIFAR-10",
+                  "cifar100": "CIFAR-100", "imagefolder": "an ImageFolder dataset",
+                  "synthetic": "the synthetic dataset"}
 
 LINEAR = Metric("linear_top1_pct", "Linear top-1 (%)")
 LINEAR5 = Metric("linear_top5_pct", "Linear top-5 (%)")
@@ -81,11 +82,11 @@ def _stat_columns(metric: Metric, stat: Stat | None, prefix: str = "") -> dict:
             f"{stem}{PER_SEED}": tuple(zip(s.seeds, s.values))}
 
 
-PER_SEED = "_per_seed"
+PER_SEED = "_per_seed"  # a cell's (seed, value) pairs: written to <table>_per_seed.csv, not the table
 # the detection floors (reference/detect_floor, `ifnd detect-floor`) as Table 4 names them
 FLOOR_SPACES = {"pixels": "the detector on raw pixels",
                 "random_init_projection": "the detector on the random-init projection",
-                "random_init_backbone": "the detector on the random-init backbone"}  # a cell's (seed, value) pairs: written to <table>_per_seed.csv, not the table
+                "random_init_backbone": "the detector on the random-init backbone"}
 
 
 def split_per_seed(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
