@@ -66,16 +66,19 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 # keys the schema allows to be absent (absent = their default in the code): an override may add them
 OPTIONAL_KEYS = ("train.sync_batchnorm", "train.save_epochs", "fnd.control", "data.scenes",
-                 "train.framework", "train.moco", "fnd.encoder")
+                 "train.framework", "train.moco", "fnd.encoder", "eval.semisup.subsets")
 
 
 def set_dotted(cfg: dict, key: str, value: Any) -> None:
     """Set ``cfg["a"]["b"] = value`` for ``key == "a.b"``; the key must already exist, or be one
     of :data:`OPTIONAL_KEYS` (or lie below one that exists)."""
     if key in OPTIONAL_KEYS:
-        section, name = key.split(".")
-        if isinstance(cfg.get(section), dict):
-            cfg[section].setdefault(name, None)
+        *parents, name = key.split(".")
+        node = cfg
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.setdefault(name, None)
     parts = key.split(".")
     node = cfg
     for i, part in enumerate(parts[:-1]):

@@ -63,17 +63,23 @@ def _open_rgb(path: str):
         raise UserError(f"cannot read image {path}: {exc}") from None
 
 
+# evaluation images as the field evaluates ImageNet: the shorter side resized to size / 0.875
+# (256 for 224), then the centre size x size crop
+CENTRE_CROP_FRACTION = 0.875
+
+
 class _EvalImage:
-    """Shorter side to ``size``, centre crop, uint8 (3, size, size)."""
+    """Shorter side to ``round(size / 0.875)``, centre ``size`` crop, uint8 (3, size, size)."""
 
     def __init__(self, size: int):
         self.size = size
+        self.resize = int(round(size / CENTRE_CROP_FRACTION))
 
     def __call__(self, path: str) -> torch.Tensor:
         import torchvision.transforms.functional as TF
 
         img = _open_rgb(path)
-        img = TF.center_crop(TF.resize(img, self.size, antialias=True), [self.size, self.size])
+        img = TF.center_crop(TF.resize(img, self.resize, antialias=True), [self.size, self.size])
         return TF.pil_to_tensor(img)
 
 
@@ -163,7 +169,7 @@ class FolderDataset:
         )
 
     def load_uint8(self, indices) -> torch.Tensor:
-        """uint8 (B, 3, S, S): shorter side resized to S, then centre-cropped."""
+        """uint8 (B, 3, S, S): shorter side resized to S / 0.875, then the centre S crop."""
         idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1).tolist()
         fn = _EvalImage(self.image_size)
         paths = [self.paths[i] for i in idx]

@@ -25,7 +25,7 @@ from .common import add_reference_arguments, open_config, write_metrics
 from ..knn import knn_accuracy
 from .linear import rows, train_linear_probe
 from .semisup import percent_name
-from .splits import make_split
+from .splits import labelled_rows
 
 
 def pixel_features(dataset, image_size: int, batch_size: int = 4096) -> torch.Tensor:
@@ -68,7 +68,7 @@ def run(args) -> int:
     metrics = {"knn_top1": knn["top1"], "linear_top1": linear["top1"],
                "knn_top1_unstandardised": unit["top1"]}
     for fraction in ev["semisup"]["fractions"]:
-        labelled = torch.from_numpy(make_split(train.labels.numpy(), fraction, seed))
+        labelled = torch.from_numpy(labelled_rows(train, ev["semisup"], fraction, seed))
         few = probe(labelled, f"linear on pixels, {100 * fraction:g}% labels")
         metrics[f"semisup_{percent_name(fraction)}_linear_top1"] = few["top1"]
     if "top5" in knn:

@@ -28,7 +28,7 @@ from .common import (add_run_arguments, datasets_of, file_sha256, metrics_path, 
                      write_metrics)
 from .linear import (check_channels, classification_metrics, cosine_lambda, crop_flip_config,
                      progress_bar, rows)
-from .splits import check_fraction, check_split_against, load_split, make_split
+from .splits import check_fraction, check_split_against, labelled_rows, load_split
 
 
 def train_classifier(backbone: nn.Module, head: nn.Module, dataset, indices, *, epochs: int,
@@ -134,7 +134,7 @@ def run(args) -> int:
         split_inputs = {"split": str(Path(args.split)), "split_sha256": file_sha256(args.split),
                         "split_seed": int(split["seed"])}
     else:
-        indices = make_split(train.labels.numpy(), fraction, seed)
+        indices = labelled_rows(train, cfg["eval"]["semisup"], fraction, seed)
         split_inputs = {"split": None, "split_seed": seed}
     semi = cfg["eval"]["semisup"]
     ex = resolve_execution(cfg["train"], device)

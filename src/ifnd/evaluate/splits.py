@@ -1,7 +1,9 @@
 """Class-balanced label subsets of the training set for semi-supervised evaluation.
 
 ``ifnd splits --fraction F --seed S --out PATH`` takes ``round(F * n_c)`` (at least one) training
-images of every class c, drawn with ``numpy.random.default_rng(S)``, from the training set as
+images of every class c, drawn with ``numpy.random.default_rng(S)`` (or, with
+``eval.semisup.subsets: simclr`` on an ImageNet tree, the images SimCLR's published 1% or 10%
+subset names: :mod:`ifnd.data.imagenet`), from the training set as
 the config's ``data:`` section loads it (after ``data.classes`` and ``data.train_subset``). The
 JSON file holds the sorted row indices into that training set together with the data section
 that defines it, so that ``ifnd semisup --split PATH`` can refuse a split of another dataset.
@@ -57,9 +59,23 @@ def make_split(labels, fraction: float, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(chosen)).astype(np.int64)
 
 
-def split_record(data_cfg: dict, labels, num_classes: int, fraction: float, seed: int) -> dict:
+def labelled_rows(train, semisup_cfg: dict, fraction: float, seed: int) -> np.ndarray:
+    """The labelled training rows of ``fraction``: a seeded class-balanced draw, or SimCLR's
+    published subset where ``eval.semisup.subsets`` is ``simclr`` (ImageFolder trees only)."""
+    if (semisup_cfg.get("subsets") or "random") == "simclr":
+        if not hasattr(train, "paths"):
+            raise UserError("eval.semisup.subsets: simclr needs an ImageNet tree (data.name: "
+                            f"imagefolder), not {train.name}")
+        from ..data.imagenet import simclr_subset_rows
+
+        return simclr_subset_rows(train.paths, fraction)
+    return make_split(train.labels.numpy(), fraction, seed)
+
+
+def split_record(data_cfg: dict, labels, num_classes: int, fraction: float, seed: int,
+                 indices: np.ndarray | None = None) -> dict:
     labels = np.asarray(labels)
-    indices = make_split(labels, fraction, seed)
+    indices = make_split(labels, fraction, seed) if indices is None else np.asarray(indices)
     return {
         "dataset": data_cfg["name"],
         "data": dict(data_cfg),
@@ -126,7 +142,8 @@ def run(args) -> int:
         raise UserError(f"--seed must be a non-negative integer, got {args.seed}")
     cfg = config_from_args(args)
     train = load_dataset(cfg["data"], "train")
-    record = split_record(cfg["data"], train.labels.numpy(), train.num_classes, fraction, args.seed)
+    rows = labelled_rows(train, cfg["eval"]["semisup"], fraction, args.seed)
+    record = split_record(cfg["data"], train.labels.numpy(), train.num_classes, fraction, args.seed, rows)
     write_json(args.out, record)
     print(f"{len(record['indices'])} of {record['train_size']} training images "
           f"({fraction:g} per class, seed {args.seed}) -> {args.out} [{time.time() - started:.1f}s]")
