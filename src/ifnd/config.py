@@ -19,6 +19,7 @@ import yaml
 
 from .errors import UserError
 from .fileio import atomic_write_text
+from .vocabulary import RESUME_FREE_KEYS
 
 DEFAULT_CONFIG = Path("config/config.yaml")
 # The same file shipped inside the package (tests/test_library.py keeps the two identical), so
@@ -196,3 +197,17 @@ def flatten(cfg: dict, prefix: str = "") -> dict:
         else:
             out[name] = value
     return out
+
+
+def config_differences(old: dict, new: dict) -> list[str]:
+    """"key: old -> new" for every setting two configs disagree on, the keys that may change
+    between a run and its resume (:data:`ifnd.vocabulary.RESUME_FREE_KEYS`) left out."""
+
+    a, b = flatten(old), flatten(new)
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        if key.startswith(RESUME_FREE_KEYS):
+            continue
+        if a.get(key, "<absent>") != b.get(key, "<absent>"):
+            diffs.append(f"{key}: {a.get(key, '<absent>')!r} -> {b.get(key, '<absent>')!r}")
+    return diffs

@@ -28,10 +28,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .config import config_differences
 from .data import load_dataset
 from .errors import UserError
+from .features import embed_both
 from .fileio import atomic_output
-from .runinfo import write_json
+from .fnd.study import DetectionStudy
+from .hardware import resolve_execution
+from .models import load_checkpoint, load_pretrained
+from .runinfo import resolve_device, set_threads, write_json
 
 DEFAULT_RATES = (0.1, 0.25, 0.5, 0.75, 1.0)
 SETTING_KEYS = ("features", "niter", "nredo", "confidence", "ranking", "gate", "levels", "combine")
@@ -46,9 +51,6 @@ def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
             found.append((int(m.group(1)), p))
     if not (run_dir / "model.pt").is_file():
         raise UserError(f"run folder {run_dir} has no model.pt (did pretraining finish?)")
-    from .models import load_checkpoint
-    from .train import config_differences
-
     final_ckpt = load_checkpoint(run_dir / "model.pt")
     final = int(final_ckpt.get("epoch", 0))
     for epoch, path in found:
@@ -91,11 +93,6 @@ def settings_grid(fnd: dict, run_seed: int, rates, quick: bool = False) -> list[
 
 
 def study_checkpoint(path: Path, run_dir: Path, rates, quick: bool, device) -> tuple[pd.DataFrame, dict]:
-    from .features import embed_both
-    from .fnd.study import DetectionStudy
-    from .hardware import resolve_execution
-    from .models import load_pretrained
-
     model, cfg, meta = load_pretrained(run_dir, path)
     train = load_dataset(cfg["data"], "train")
     ex = resolve_execution(cfg["train"], device)
@@ -188,8 +185,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from .runinfo import resolve_device, set_threads
-
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run folder not found: {run_dir}")

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from .augment import BatchedSimCLRAugment
 from .cliargs import add_config_arguments, config_from_args
-from .config import dump_config, flatten
+from .config import config_differences, dump_config
 from .fileio import atomic_output, atomic_torch_save, atomic_write_text, writable_folder
 from .data import ArrayDataset, balanced_subset, load_dataset, require_one_batch
 from .distributed import (Group, convert_batchnorm, default_threads, embed_shard_bounds,
@@ -55,24 +55,13 @@ from .models import build_model
 from .moco import KeyQueue, momentum_copy, momentum_update, moco_loss, moco_settings, queue_fn_masks, split_forward
 from .variants import apply_variant
 from .optim import build_optimizer, learning_rate, scaled_lr, set_learning_rate
-from .vocabulary import FN_STATS_COLUMNS, RESUME_FREE_KEYS, TRAIN_LOG_COLUMNS, experiment_name
+from .vocabulary import FN_STATS_COLUMNS, TRAIN_LOG_COLUMNS, experiment_name
 from .runinfo import code_version, package_versions, resolve_device, set_threads, write_json
 
 
 
 
 # --------------------------------------------------------------------------- state files
-def config_differences(old: dict, new: dict) -> list[str]:
-    a, b = flatten(old), flatten(new)
-    diffs = []
-    for key in sorted(set(a) | set(b)):
-        if key.startswith(RESUME_FREE_KEYS):
-            continue
-        if a.get(key, "<absent>") != b.get(key, "<absent>"):
-            diffs.append(f"{key}: {a.get(key, '<absent>')!r} -> {b.get(key, '<absent>')!r}")
-    return diffs
-
-
 def _write_csv(rows: list[dict], columns, path: Path) -> None:
     atomic_write_text(path, pd.DataFrame(rows, columns=list(columns)).to_csv(index=False))
 

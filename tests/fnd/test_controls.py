@@ -10,7 +10,7 @@ import pytest
 from ifnd.errors import UserError
 from ifnd.fnd.controls import (MatchedOracleDetector, NoisyOracleDetector, ScheduledOracleDetector,
                                degrade_labels, degrade_levels, read_targets, with_experiment)
-from ifnd.fnd.detector import build_detector
+from ifnd.fnd.build import DETECTORS, build_detector
 from ifnd.fnd.study import combined_counts, pair_counts, true_pairs
 from ifnd.vocabulary import METHODS
 
@@ -25,6 +25,20 @@ def _data(n_per=50, classes=4, seed=0):
     truth = np.repeat(np.arange(classes), n_per)
     x = np.eye(16)[truth] * 3 + rng.normal(0, 1.0, (len(truth), 16))
     return truth, x.astype(np.float32)
+
+
+def test_the_registry_and_the_schema_name_the_same_methods():
+    """Adding a method is one registry entry (vocabulary.METHODS) and, if it detects with a new
+    kind, one class in DETECTORS: the config schema's method names must follow."""
+    from importlib import resources
+
+    import yaml
+
+    schema = yaml.safe_load(resources.files("ifnd").joinpath("config.schema.yaml").read_text())
+    props = schema["properties"]
+    assert props["method"]["properties"]["name"]["enum"] == list(METHODS)
+    assert props["workflow"]["properties"]["methods"]["items"]["enum"] == list(METHODS)
+    assert {m.detector for m in METHODS.values()} - {None} == set(DETECTORS)
 
 
 def test_every_method_builds_its_detector():

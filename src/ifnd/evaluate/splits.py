@@ -21,6 +21,7 @@ import numpy as np
 
 from ..cliargs import add_config_arguments, config_from_args
 from ..data import load_dataset
+from ..data.imagenet import simclr_subset_rows
 from ..errors import UserError
 from ..runinfo import write_json
 
@@ -66,8 +67,6 @@ def labelled_rows(train, semisup_cfg: dict, fraction: float, seed: int) -> np.nd
         if not hasattr(train, "paths"):
             raise UserError("eval.semisup.subsets: simclr needs an ImageNet tree (data.name: "
                             f"imagefolder), not {train.name}")
-        from ..data.imagenet import simclr_subset_rows
-
         return simclr_subset_rows(train.paths, fraction)
     return make_split(train.labels.numpy(), fraction, seed)
 

@@ -1,7 +1,8 @@
 """False-negative detection: clustering, confidence, schedule, selection, statistics."""
 
 from .confidence import CONFIDENCE_KINDS, cluster_confidence
-from .detector import FalseNegativeDetector, OracleDetector, build_detector
+from .build import build_detector
+from .detector import FalseNegativeDetector, OracleDetector
 from .kmeans import ClusteringError, l2_normalize, spherical_kmeans
 from .masks import false_negative_mask
 from .schedule import SCHEDULES, acceptance_rate, is_cluster_epoch

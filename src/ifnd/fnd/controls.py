@@ -36,10 +36,9 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from .confidence import cluster_confidence
 from .detector import FalseNegativeDetector, OracleDetector
 from .kmeans import l2_normalize
-from .select import accepted_mask
+from .step import accept, label_centroids
 from .stats import cluster_quality
 from .study import combined_counts, pair_counts, true_pairs
 
@@ -67,12 +66,8 @@ class ScheduledOracleDetector(FalseNegativeDetector):
         if x.shape[0] != self.truth.shape[0]:
             raise ValueError(f"embeddings have {x.shape[0]} rows, the labels {self.truth.shape[0]}")
         k = self.levels[0]
-        centroids = np.zeros((k, x.shape[1]), dtype=np.float32)
-        np.add.at(centroids, self.truth, x)
-        centroids = l2_normalize(centroids + 1e-12)
         rate = self.rate_at(epoch)
-        conf = cluster_confidence(x, centroids, self.truth, kind=self.cfg["confidence"])
-        acc = accepted_mask(conf, self.truth, rate, ranking=self.cfg["ranking"])
+        acc, conf = accept(x, self.truth, label_centroids(x, self.truth, k), rate, self.cfg)
         out = np.full((1, x.shape[0]), -1, dtype=np.int64)
         out[0, acc] = self.truth[acc]
         st = {"level": 0, "k": k, "seed": None, "epoch": int(epoch), "rate": rate,
@@ -319,13 +314,8 @@ class MatchedOracleDetector(FalseNegativeDetector):
             k = self.levels[m]
             have = level >= 0
             labels = np.where(have, level, 0)
-            centroids = np.zeros((k, x.shape[1]), dtype=np.float32)
-            np.add.at(centroids, labels[have], x[have])
-            centroids = l2_normalize(centroids + 1e-12)
-            conf = cluster_confidence(x, centroids, labels, kind=self.cfg["confidence"])
             # the scheduled share of the samples this level labels (a rejected one never enters)
-            acc = np.zeros(level.shape[0], dtype=bool)
-            acc[have] = accepted_mask(conf[have], level[have], rate, ranking=self.cfg["ranking"])
+            acc, conf = accept(x, level, label_centroids(x, level, k), rate, self.cfg)
             out[m, acc] = level[acc]
             st = {"level": m, "k": k, "seed": None, "epoch": int(epoch), "rate": rate,
                   "n_accepted": int(acc.sum()), "accepted_fraction": float(acc.mean()),

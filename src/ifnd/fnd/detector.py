@@ -22,13 +22,11 @@ from torch import Tensor
 
 from ..errors import UserError
 from .masks import false_negative_mask
-from .confidence import cluster_confidence
-from .kmeans import spherical_kmeans
 from .schedule import acceptance_rate, is_cluster_epoch
-from .select import accepted_mask
 from .stats import cluster_quality
+from .step import accept, cluster
 
-__all__ = ["FalseNegativeDetector", "OracleDetector", "build_detector"]
+__all__ = ["FalseNegativeDetector", "OracleDetector"]
 
 
 class _MaskMixin:
@@ -127,10 +125,8 @@ class FalseNegativeDetector(_MaskMixin):
         out = np.full((self.num_levels, n), -1, dtype=np.int64)
         stats = []
         for m, (k, seed) in enumerate(zip(self.levels, self.seeds)):
-            labels, centroids = spherical_kmeans(x, k, niter=int(self.cfg["kmeans_niter"]),
-                                                 nredo=int(self.cfg["kmeans_nredo"]), seed=seed)
-            conf = cluster_confidence(x, centroids, labels, kind=self.cfg["confidence"])
-            acc = accepted_mask(conf, labels, rate, ranking=self.cfg["ranking"])
+            labels, centroids = cluster(x, k, seed, self.cfg)
+            acc, conf = accept(x, labels, centroids, rate, self.cfg)
             out[m, acc] = labels[acc]
             st = {"level": m, "k": k, "seed": seed, "epoch": int(epoch), "rate": rate,
                   "n_accepted": int(acc.sum()), "accepted_fraction": float(acc.mean()),
@@ -227,26 +223,3 @@ class OracleDetector(_MaskMixin):
         self.pseudo_labels = pl.clone()
         self.last_epoch = state.get("last_epoch")
         self._invalidate()
-
-
-def build_detector(method: str, fnd_cfg: Mapping, run_seed: int,
-                   true_labels: np.ndarray | None = None
-                   ) -> FalseNegativeDetector | OracleDetector | None:
-    """The detector of ``method`` (its ``detector`` entry in :mod:`ifnd.vocabulary`): ``simclr`` ->
-    None, ``ifnd`` -> :class:`FalseNegativeDetector`, ``oracle`` -> :class:`OracleDetector`,
-    and the attribution controls of :mod:`ifnd.fnd.controls` (all oracles need ``true_labels``)."""
-    from ..vocabulary import METHODS
-    from .controls import MatchedOracleDetector, NoisyOracleDetector, ScheduledOracleDetector
-
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    kind = METHODS[method].detector
-    if kind is None:
-        return None
-    if kind == "ifnd":
-        return FalseNegativeDetector(fnd_cfg, run_seed)
-    if true_labels is None:
-        raise ValueError(f"the {method} detector needs the training labels")
-    classes = {"oracle": OracleDetector, "oracle_scheduled": ScheduledOracleDetector,
-               "oracle_noisy": NoisyOracleDetector, "oracle_matched": MatchedOracleDetector}
-    return classes[kind](true_labels, fnd_cfg, run_seed)

@@ -26,6 +26,7 @@ from matplotlib.ticker import MaxNLocator
 from .. import vocabulary
 from ..errors import UserError
 from ..fileio import atomic_output
+from .claims import attribution_chain
 from .collect import Results, add_results_arguments, detect_floor_at, results_of
 from .stats import paired_difference, summarise
 from .tables import METHOD_LABELS, dataset_label
@@ -377,8 +378,6 @@ def fig5_gain_vs_detection(results: Results) -> Figure:
 
 
 def fig6_attribution(results: Results) -> Figure:
-    from .claims import attribution_chain
-
     fig = Figure(figsize=(11, 4.8), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     for ax, structured in zip(axes, (False, True)):
