@@ -1,5 +1,6 @@
 # make reproduce   set up, check the config and data, run the default experiment and the report
 # make select      the selection experiment on the validation split (config/selection.yaml)
+# make budget      the budget study (config/budget/*.yaml; BUDGETS="15 40 120"), results/budget/
 # make test        set up and run the tests
 # make lint        ruff check (pyproject.toml), snakemake --lint and snakefmt --check
 # make dvc-repro   the same pipeline through DVC
@@ -36,10 +37,10 @@ SNAKEMAKE_CONFIG := $(if $(CONFIGFILE),--configfile $(CONFIGFILE))
 # (a rerun under way or done) it resumes and skips what is up to date, as usual.
 FRESH_CLONE := $(if $(CONFIGFILE)$(wildcard results/fashion-mnist/runs),,--forcerun pretrain)
 
-.PHONY: help setup data reproduce select test lint dvc-repro dvc-yaml dvc-push dvc-pull report-html
+.PHONY: help setup data reproduce select budget test lint dvc-repro dvc-yaml dvc-push dvc-pull report-html
 
 help:
-	@sed -n '1,15p' Makefile
+	@sed -n '1,16p' Makefile
 
 setup: $(STAMP)
 
@@ -75,6 +76,16 @@ reproduce: setup
 select: setup
 	ifnd check --config config/config.yaml config/selection.yaml
 	snakemake --cores $(CORES) --configfile config/selection.yaml
+
+# The budget study (config/budget/e<epochs>.yaml, one experiment per budget, each a session's
+# chunk): `make budget BUDGETS=40` runs one; the figure reads every budget run so far.
+BUDGETS ?= 15 40 120
+budget: setup
+	for e in $(BUDGETS); do \
+	  ifnd check --config config/config.yaml config/budget/e$$e.yaml && \
+	  snakemake --cores $(CORES) --configfile config/budget/e$$e.yaml || exit 1; \
+	done
+	ifnd budget --results $$(ls -d results/budget-e* | sort -V) --out results/budget
 
 # Snakemake's HTML report (figures and tables with their captions and provenance).
 report-html: setup
