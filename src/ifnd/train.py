@@ -334,8 +334,7 @@ class Pretrainer:
         loss_sum = torch.zeros((), device=self.device)
         started = time.perf_counter()
         bar = tqdm(self.batches(epoch), total=self.steps_per_epoch, disable=not progress,
-                   desc=f"epoch {epoch + 1}/{tcfg['epochs']}", leave=False, file=sys.stderr,
-                   mininterval=1.0 if sys.stderr.isatty() else 30.0)
+                   desc=f"epoch {epoch + 1}/{tcfg['epochs']}", leave=False, file=sys.stderr)
         for s, (x, idx) in enumerate(bar):
             lr = self.schedule(epoch * self.steps_per_epoch + s)
             idx = gather_indices(idx)  # the images of the global batch under DDP
@@ -431,6 +430,17 @@ class Pretrainer:
         self.code_versions = earlier + [v for v in self.code_versions if v not in earlier]
 
 
+def epoch_line(row: dict, batch: dict, epochs: int) -> str:
+    """One plain, greppable line per epoch for log files: loss, acceptance rate, the detected
+    false negatives' precision, the kNN monitor and the time."""
+    def num(v, fmt):
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+    return (f"epoch {row['epoch']}/{epochs}: loss {row['loss']:.4f} rate {row['acceptance_rate']:.2f} "
+            f"fn_precision {num(batch.get('fn_precision'), '.3f')} knn {num(row['knn_top1'], '.4f')} "
+            f"time {row['epoch_seconds']:.1f}s")
+
+
 def final_checkpoint(trainer: Pretrainer) -> dict:
     return {"format": "ifnd-model-1", "model": trainer.model.state_dict(), "config": trainer.cfg,
             "in_channels": trainer.train_set.channels, "num_classes": trainer.train_set.num_classes,
@@ -481,10 +491,10 @@ def _pretrain(cfg: dict, out_dir: Path, state_dir, stop_after, group: Group,
     if resumed_from == 0:  # a fresh start: encoders kept by an earlier run are not this run's
         group.on_main(lambda: shutil.rmtree(kept_dir / "epochs", ignore_errors=True))
     started = time.time()
-    progress = tcfg["progress"] and group.is_main
+    # progress bars on a terminal only; a log file gets one plain line per epoch
+    progress = tcfg["progress"] and group.is_main and sys.stderr.isatty()
     epochs = tqdm(range(trainer.epoch, tcfg["epochs"]), initial=trainer.epoch, total=tcfg["epochs"],
-                  desc=f"pretrain {cfg['method']['name']}", disable=not progress, file=sys.stderr,
-                  mininterval=0 if sys.stderr.isatty() else 30.0)
+                  desc=f"pretrain {cfg['method']['name']}", disable=not progress, file=sys.stderr)
     handoff: list = []  # one epoch's embedding pass, clustered at the start of the next
     for epoch in epochs:
         result = trainer.train_epoch(epoch, progress, handoff)
@@ -499,9 +509,8 @@ def _pretrain(cfg: dict, out_dir: Path, state_dir, stop_after, group: Group,
         group.on_main(lambda: atomic_torch_save(trainer.state_dict(), state_path))
         row = result["train"]
         epochs.set_postfix(loss=f"{row['loss']:.3f}", knn=f"{row['knn_top1']:.3f}")
-        if not tcfg["progress"] and group.is_main:
-            print(f"epoch {row['epoch']}: loss {row['loss']:.4f} knn {row['knn_top1']:.4f} "
-                  f"{row['epoch_seconds']:.1f}s", file=sys.stderr)
+        if not progress and group.is_main:
+            print(epoch_line(row, result["fn"][-1], tcfg["epochs"]), file=sys.stderr, flush=True)
         if stop_after is not None and trainer.epoch >= stop_after and trainer.epoch < tcfg["epochs"]:
             return out_dir
     finished = time.time()

@@ -149,3 +149,15 @@ def test_online_monitor_watches_the_validation_split(tmp_path, tiny_cfg):
     out = pretrain(tiny_cfg(train__epochs=1), tmp_path / "run")
     assert json.loads((out / "meta.json").read_text())["monitor_split"] == "val"
     assert Pretrainer(tiny_cfg(data__val_subset=None)).monitor_split == "test"
+
+
+def test_a_log_file_gets_one_plain_line_per_epoch(tmp_path, tiny_cfg, capfd):
+    """With train.progress on but stderr not a terminal (a Snakemake log), no progress bar is
+    drawn: no carriage return or escape, one greppable line per epoch."""
+    pretrain(tiny_cfg(train__progress=True, method__name="ifnd"), tmp_path / "run")
+    err = capfd.readouterr().err
+    assert "\r" not in err and "\x1b" not in err
+    lines = [line for line in err.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert "rate 0.00 fn_precision -" in lines[0] and "fn_precision 0." in lines[1]
+    assert all(" knn 0." in line and line.endswith("s") for line in lines)

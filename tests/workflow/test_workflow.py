@@ -441,6 +441,21 @@ def test_end_to_end_test_config(test_config_run):
     assert (workdir / "report.html").stat().st_size > 0
 
 
+def test_job_logs_are_plain_text(test_config_run):
+    """Every job's log of the end-to-end run is plain text: no progress bar's carriage returns
+    or cursor escapes; a pretraining log has one line per epoch."""
+    run = test_config_run.wait()
+    if run.returncode != 0:
+        pytest.fail(f"workflow failed\n{run.failure()}")
+    logs = sorted((run.workdir / "logs" / "test").rglob("*.log"))
+    assert logs
+    for log in logs:
+        text = log.read_text(errors="replace")
+        assert "\r" not in text and "\x1b" not in text, log
+    pretrain = next(p for p in logs if "pretrain" in p.as_posix() or "runs" in p.as_posix())
+    assert "epoch 1/2: loss" in pretrain.read_text(), pretrain
+
+
 def test_slurm_profile_plans_gpu_jobs(workdir):
     """profiles/slurm parses and sends pretraining to a GPU partition (needs the SLURM executor
     plugin, which only cluster users install)."""

@@ -73,8 +73,9 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, num_class
 
 
 def progress_bar(iterable, desc: str, enabled: bool = True):
-    return tqdm(iterable, desc=desc, disable=not enabled, file=sys.stderr, dynamic_ncols=True,
-                leave=False)
+    """A tqdm bar on a terminal only: in a log file its carriage returns would be noise."""
+    return tqdm(iterable, desc=desc, disable=not (enabled and sys.stderr.isatty()), file=sys.stderr,
+                dynamic_ncols=True, leave=False)
 
 
 def cosine_lambda(total_steps: int):
