@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from .losses import COMBINES, MODES, _loss_per_anchor
 
-__all__ = ["KeyQueue", "momentum_update", "queue_fn_masks", "moco_loss", "MOCO_DEFAULTS",
+__all__ = ["KeyQueue", "MocoStep", "momentum_update", "queue_fn_masks", "moco_loss", "MOCO_DEFAULTS",
            "moco_settings", "momentum_copy", "split_forward"]
 
 MOCO_DEFAULTS = {"queue_size": 4096, "momentum": 0.99, "bn_splits": 4}
@@ -165,3 +165,60 @@ def moco_loss(q: Tensor, k: Tensor, anchor_indexes: Tensor, queue_keys: Tensor, 
             fn = fn.any(0)
     per_anchor = _loss_per_anchor(logits, never, pos, fn, removal)
     return per_anchor.mean(-1).mean() if per_anchor.dim() > 1 else per_anchor.mean()
+
+
+class MocoStep:
+    """What a MoCo v2 run adds to the trainer: the momentum encoder, the queue, the shuffled-BN
+    generator, the step's forward and loss, and the queue update after the optimiser step."""
+
+    def __init__(self, model: nn.Module, train_cfg: dict, proj_dim: int, device, world_size: int) -> None:
+        self.settings = moco_settings(train_cfg)
+        self.key_model = momentum_copy(model)
+        self.queue = KeyQueue(int(self.settings["queue_size"]), int(proj_dim), device)
+        # one BatchNorm group under DDP (synchronised BatchNorm over the global batch)
+        self.splits = int(self.settings["bn_splits"]) if world_size == 1 else 1
+        self.shuffle_gen = torch.Generator().manual_seed(int(train_cfg["seed"]) + 7919)
+        # the last step's false-negative masks over the queue, and the queue they were over
+        self.masks: Tensor | None = None
+        self.queue_before = self.queue.indexes.clone()
+
+    def update_key_model(self, model: nn.Module) -> None:
+        momentum_update(model, self.key_model, float(self.settings["momentum"]))
+
+    def forward_loss(self, net: nn.Module, x: Tensor, indexes: Tensor, labels: Tensor | None,
+                     gather, autocast, temperature: float, removal: str, combine: str):
+        """MoCo v2's symmetric loss: both views are queries against the other view's key and the
+        queue. ``x``: this rank's views (2b rows); ``indexes``: the global batch's image ids
+        (2B); ``gather``: rows of every rank (with gradients), in the global batch's order.
+        Returns (loss, the queue's false-negative masks (L, 2B, K) or None, the keys (2B, d))."""
+        n = x.shape[0]
+        with autocast():
+            z = split_forward(net, x, self.splits)
+            with torch.no_grad():
+                # the keys on a shuffled batch (shuffling BN): a query and its key never share
+                # BatchNorm statistics
+                order = torch.randperm(n, generator=self.shuffle_gen).to(x.device) if self.splits > 1 else None
+                k = split_forward(self.key_model, x, self.splits, order)
+        z, k = gather(z), gather(k.float()).detach()
+        b = z.shape[0] // 2
+        masks = queue_fn_masks(indexes, self.queue.indexes, labels)
+        halves = ((slice(0, b), slice(b, 2 * b)), (slice(b, 2 * b), slice(0, b)))
+        loss = sum(moco_loss(z[qs], k[ks], indexes[qs], self.queue.keys, self.queue.indexes, temperature,
+                             None if masks is None else masks[:, qs], removal, combine)
+                   for qs, ks in halves) / 2
+        return loss, masks, k
+
+    def after_step(self, masks: Tensor | None, keys: Tensor, indexes: Tensor) -> None:
+        """Keep the step's masks and the queue they were over (for the statistics), then push
+        both views' keys."""
+        self.masks, self.queue_before = masks, self.queue.indexes.clone()
+        self.queue.push(keys, indexes)
+
+    def state_dict(self) -> dict:
+        return {"key_model": self.key_model.state_dict(), "queue": self.queue.state_dict(),
+                "shuffle_rng": self.shuffle_gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.key_model.load_state_dict(state["key_model"])
+        self.queue.load_state_dict(state["queue"])
+        self.shuffle_gen.set_state(state["shuffle_rng"])

@@ -52,7 +52,7 @@ from .hardware import hardware_info, resolve_execution
 from .knn import knn_accuracy
 from .losses import combine_levels, ifnd_loss
 from .models import build_model
-from .moco import KeyQueue, momentum_copy, momentum_update, moco_loss, moco_settings, queue_fn_masks, split_forward
+from .moco import MocoStep
 from .variants import apply_variant
 from .optim import build_optimizer, learning_rate, scaled_lr, set_learning_rate
 from .vocabulary import FN_STATS_COLUMNS, TRAIN_LOG_COLUMNS, experiment_name
@@ -114,12 +114,8 @@ class Pretrainer:
             self.model = convert_batchnorm(self.model, self.device)
         # MoCo v2 (train.framework: moco): a momentum encoder and a queue of keys beside the model
         self.framework = tcfg.get("framework") or "simclr"
-        if self.framework == "moco":
-            self.moco = moco_settings(tcfg)
-            self.key_model = momentum_copy(self.model)
-            self.queue = KeyQueue(int(self.moco["queue_size"]), int(cfg["model"]["proj_dim"]), self.device)
-            # the last step's false-negative masks over the queue, and the queue they were over
-            self.queue_masks, self.queue_before = None, self.queue.indexes.clone()
+        self.moco = (MocoStep(self.model, tcfg, cfg["model"]["proj_dim"], self.device, self.group.world_size)
+                     if self.framework == "moco" else None)
         # the training forward goes through DDP under torchrun; embedding passes use the model
         self.net = self.group.wrap(self.model, self.device)
         self.optimizer = build_optimizer(self.model, tcfg)
@@ -146,8 +142,9 @@ class Pretrainer:
         # scheduled learning rate (a Python float) changes.
         forward = self._moco_forward_loss if self.framework == "moco" else self._forward_loss
         self.forward_loss = torch.compile(forward) if tcfg["compile"] else forward
-        self._shuffle_gen = torch.Generator().manual_seed(int(tcfg["seed"]) + 7919)
         self.epoch = 0
+        # the embedding pass that ended the last epoch, for the next epoch's clustering
+        self.next_embeddings: torch.Tensor | None = None
         self.train_rows: list[dict] = []
         self.fn_rows: list[dict] = []
 
@@ -164,29 +161,12 @@ class Pretrainer:
         return loss, masks
 
     def _moco_forward_loss(self, x: torch.Tensor, indexes: torch.Tensor):
-        """MoCo v2's symmetric loss (ifnd.moco): both views are queries against the other
-        view's key and the queue. Returns (loss, the queue's false-negative masks of both
-        views' anchors (L, 2B, K) or None, the global batch's keys (2B, d))."""
+        """MoCo v2's loss (:class:`ifnd.moco.MocoStep`): (loss, queue masks, keys)."""
         cfg = self.cfg
-        splits = int(self.moco["bn_splits"]) if self.group.world_size == 1 else 1
-        n = x.shape[0]
-        with self.execution.autocast():
-            z = split_forward(self.net, x, splits) if splits > 1 else self.net(x)
-            with torch.no_grad():
-                # the keys on a shuffled batch (shuffling BN): a query and its key never share
-                # BatchNorm statistics; the permutation comes from the step's own generator
-                order = torch.randperm(n, generator=self._shuffle_gen).to(x.device) if splits > 1 else None
-                k = split_forward(self.key_model, x, splits, order)
-        z, k = gather_views(z), gather_views(k.float()).detach()
-        b = z.shape[0] // 2
         labels = self.detector.labels_on(indexes.device) if self.detector is not None else None
-        masks = queue_fn_masks(indexes, self.queue.indexes, labels)
-        tau, removal, combine = cfg["train"]["temperature"], cfg["method"]["removal"], cfg["fnd"]["combine"]
-        halves = ((slice(0, b), slice(b, 2 * b)), (slice(b, 2 * b), slice(0, b)))
-        loss = sum(moco_loss(z[qs], k[ks], indexes[qs], self.queue.keys, self.queue.indexes, tau,
-                             None if masks is None else masks[:, qs], removal, combine)
-                   for qs, ks in halves) / 2
-        return loss, masks, k
+        return self.moco.forward_loss(self.net, x, indexes, labels, gather_views, self.execution.autocast,
+                                      cfg["train"]["temperature"], cfg["method"]["removal"],
+                                      cfg["fnd"]["combine"])
 
     def schedule(self, step: int) -> float:
         """Set the learning rate of global step ``step`` (warm-up, then cosine) and return it."""
@@ -197,18 +177,16 @@ class Pretrainer:
     def step(self, x: torch.Tensor, indexes: torch.Tensor):
         """One optimisation step on the views ``x`` of the images ``indexes`` (both views' rows,
         as :meth:`batches` yields them, the indices repeated): (loss, false-negative masks)."""
-        if self.framework == "moco":
-            momentum_update(self.model, self.key_model, float(self.moco["momentum"]))
+        if self.moco is not None:
+            self.moco.update_key_model(self.model)
             loss, masks, keys = self.forward_loss(x, indexes)
         else:
             loss, masks = self.forward_loss(x, indexes)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        if self.framework == "moco":
-            self.queue_masks = masks  # counted against the queue as it was for this step
-            self.queue_before = self.queue.indexes.clone()
-            self.queue.push(keys, indexes)
+        if self.moco is not None:  # counted against the queue as it was for this step
+            self.moco.after_step(masks, keys, indexes)
             masks = None
         return loss.detach(), masks
 
@@ -291,7 +269,7 @@ class Pretrainer:
 
     # ---- epochs ------------------------------------------------------------------------
     def cluster_model(self):
-        return self.key_model if self.clusters_momentum_encoder() else self.model
+        return self.moco.key_model if self.clusters_momentum_encoder() else self.model
 
     def clustered_features(self, feats: torch.Tensor, projs: torch.Tensor) -> torch.Tensor:
         """The embeddings k-means clusters (``fnd.features``): backbone features or projections."""
@@ -313,15 +291,13 @@ class Pretrainer:
         stats = self.detector.update(emb, epoch, true_labels=self.train_set.labels.numpy())
         return stats, (self.detector.state_dict() if self.group.world_size > 1 else None)
 
-    def train_epoch(self, epoch: int, progress: bool, handoff: list | None = None) -> dict:
+    def train_epoch(self, epoch: int, progress: bool) -> dict:
         """One epoch (clustering first where it is due): the train_log row and the fn_stats
-        rows. ``handoff`` carries the embedding pass from one epoch to the next: this epoch
-        takes the embeddings the previous one left there (an empty list: embed now, as after a
-        resume), clusters them and lets them go, and leaves its own pass there when the next
-        epoch clusters."""
+        rows. The embedding pass that ends an epoch is kept (:attr:`next_embeddings`) for the
+        next epoch's clustering, which takes it and lets it go; without one (a fresh start, a
+        resume) the clustering embeds the training set itself."""
         tcfg = self.cfg["train"]
-        handoff = [] if handoff is None else handoff
-        embeddings = handoff.pop() if handoff else None
+        embeddings, self.next_embeddings = self.next_embeddings, None
         level_stats, cluster_seconds = [], 0.0
         if self.detector is not None and self.detector.is_cluster_epoch(epoch):
             level_stats, cluster_seconds = self.cluster(epoch, embeddings)
@@ -341,9 +317,9 @@ class Pretrainer:
             indexes = torch.cat([idx, idx])
             loss, masks = self.step(x, indexes)
             loss_sum += loss
-            if self.framework == "moco":  # the anchors against the queue entries they met
-                counter.update(None if self.queue_masks is None else combine_levels(self.queue_masks, "union"),
-                               indexes, self.true_labels, key_indexes=self.queue_before)
+            if self.moco is not None:  # the anchors against the queue entries they met
+                counter.update(None if self.moco.masks is None else combine_levels(self.moco.masks, "union"),
+                               indexes, self.true_labels, key_indexes=self.moco.queue_before)
             else:
                 counter.update(None if masks is None else combine_levels(masks, "union"),
                                indexes, self.true_labels)
@@ -363,11 +339,11 @@ class Pretrainer:
         if monitor or (next_clusters and not momentum):
             feats, projs = self.embed_train()
             if next_clusters and not momentum:
-                handoff.append(self.clustered_features(feats, projs))
+                self.next_embeddings = self.clustered_features(feats, projs)
             if monitor and self.group.is_main:
                 knn_top1 = self.knn_monitor(feats)
         if momentum:  # MoCo clusters the momentum encoder's embeddings
-            handoff.append(self.clustered_features(*self.embed_train(self.key_model)))
+            self.next_embeddings = self.clustered_features(*self.embed_train(self.moco.key_model))
         monitor_seconds = time.perf_counter() - started
 
         fn = counter.summary()
@@ -396,8 +372,7 @@ class Pretrainer:
                 "detector": None if self.detector is None else self.detector.state_dict(),
                 "train_rows": self.train_rows, "fn_rows": self.fn_rows,
                 "torch_rng": torch.get_rng_state(), "code_versions": self.code_versions,
-                **({"key_model": self.key_model.state_dict(), "queue": self.queue.state_dict(),
-                    "shuffle_rng": self._shuffle_gen.get_state()} if self.framework == "moco" else {})}
+                **(self.moco.state_dict() if self.moco is not None else {})}
 
     def load_state_dict(self, state: dict, path: Path) -> None:
         made_by = int(state.get("world_size", 1))
@@ -417,10 +392,8 @@ class Pretrainer:
             raise UserError(f"state {path} does not fit this model: {str(exc).splitlines()[0]}") from None
         if self.detector is not None:
             self.detector.load_state_dict(state["detector"])
-        if self.framework == "moco":
-            self.key_model.load_state_dict(state["key_model"])
-            self.queue.load_state_dict(state["queue"])
-            self._shuffle_gen.set_state(state["shuffle_rng"])
+        if self.moco is not None:
+            self.moco.load_state_dict(state)
         self.epoch = int(state["epoch"])
         self.train_rows = list(state["train_rows"])
         self.fn_rows = list(state["fn_rows"])
@@ -495,9 +468,8 @@ def _pretrain(cfg: dict, out_dir: Path, state_dir, stop_after, group: Group,
     progress = tcfg["progress"] and group.is_main and sys.stderr.isatty()
     epochs = tqdm(range(trainer.epoch, tcfg["epochs"]), initial=trainer.epoch, total=tcfg["epochs"],
                   desc=f"pretrain {cfg['method']['name']}", disable=not progress, file=sys.stderr)
-    handoff: list = []  # one epoch's embedding pass, clustered at the start of the next
     for epoch in epochs:
-        result = trainer.train_epoch(epoch, progress, handoff)
+        result = trainer.train_epoch(epoch, progress)
         trainer.train_rows.append(result["train"])
         trainer.fn_rows.extend(result["fn"])
         trainer.epoch = epoch + 1

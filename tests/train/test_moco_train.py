@@ -28,7 +28,7 @@ def test_moco_ifnd_trains_and_measures_the_queue_s_false_negatives(tmp_path, tin
 
 def test_moco_clusters_the_momentum_encoder_unless_told_otherwise(tiny_cfg):
     trainer = Pretrainer(tiny_cfg(**MOCO))
-    assert trainer.cluster_model() is trainer.key_model
+    assert trainer.cluster_model() is trainer.moco.key_model
     trainer = Pretrainer(tiny_cfg(**MOCO, **{"fnd.encoder": "online"}))
     assert trainer.cluster_model() is trainer.model
 
