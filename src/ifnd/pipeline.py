@@ -392,20 +392,12 @@ class Pipeline:
     def _build(self) -> None:
         cfg_args = self.config_args
         for run in self.runs():
-            run_dir = self.run_dir(run)
-            if run.kind == "main":
-                variant = f"--set method.name={run.name}"
-            elif run.kind == "ablation":
-                variant = f"--ablation {shlex.quote(run.name)}"
-            else:
-                variant = f"--set method.name={run.name} --classes {run.classes}"
-            # the state folder is computed from the config when the job starts, so that a
-            # changed config (`dvc exp run -S ...`) gets a folder of its own
+            # the job names its run: `ifnd pretrain --run` takes the variant, the seed, the run
+            # folder and the state folder from this definition when the job starts (so that a
+            # changed config, `dvc exp run -S ...`, gets a state folder of its own)
             self._add(Job(
                 "pretrain", f"pretrain-{run.path.replace('/', '-')}",
-                f"state=$(python -m ifnd.pipeline state-dir {run.path} {cfg_args})"
-                f" && ifnd pretrain {cfg_args} {variant} --set train.seed={run.seed} --out {run_dir}"
-                ' --state-dir "$state"',
+                f"ifnd pretrain {cfg_args} --run {run.path}",
                 outs=self.run_files(run) + [self.epochs_dir(run)], deps=self.pretrain_deps(run),
                 params=self._pretrain_keys(run),
                 overrides=self.run_overrides(run)), "pretrain")

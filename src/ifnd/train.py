@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from .augment import BatchedSimCLRAugment
 from .cliargs import add_config_arguments, config_from_args
-from .config import config_differences, dump_config
+from .config import apply_overrides, config_differences, dump_config, validate
 from .fileio import atomic_output, atomic_torch_save, atomic_write_text, writable_folder
 from .data import ArrayDataset, balanced_subset, load_dataset, require_one_batch
 from .distributed import (Group, convert_batchnorm, default_threads, embed_shard_bounds,
@@ -53,6 +53,7 @@ from .knn import knn_accuracy
 from .losses import combine_levels, ifnd_loss
 from .models import build_model
 from .moco import MocoStep
+from .pipeline import Pipeline
 from .variants import apply_variant
 from .optim import build_optimizer, learning_rate, scaled_lr, set_learning_rate
 from .vocabulary import FN_STATS_COLUMNS, TRAIN_LOG_COLUMNS, experiment_name
@@ -553,15 +554,41 @@ def add_arguments(parser) -> None:
                         help="train on N classes drawn at random with the run seed (Figure 1's "
                              "class-count sweep) and as many training images as the full run "
                              "(data.train_subset), so that only the number of classes changes")
-    parser.add_argument("--out", required=True, help="run folder for model.pt, logs, config and meta")
+    parser.add_argument("--run", metavar="PATH", default=None,
+                        help="a run of the experiment the config describes (main/ifnd/s0, ablation/NAME/s1, "
+                             "classes/simclr/c2/s0): its variant, seed, run folder and state folder come "
+                             "from the pipeline definition (ifnd.pipeline), as the workflow runs it")
+    parser.add_argument("--out", default=None, help="run folder for model.pt, logs, config and meta "
+                                                    "(required without --run)")
     parser.add_argument("--state-dir", default=None,
                         help="folder for the resumable state last.pt (default: OUT/state); "
                              "an existing state is resumed if its config matches")
 
 
+def run_of_experiment(args) -> tuple[dict, str, str]:
+    """(the run's config, its run folder, its state folder) for ``--run PATH``: the experiment
+    config is loaded and validated once; the pipeline definition names the run's variant and
+    folders, in this process."""
+    if args.ablation is not None or args.classes is not None:
+        raise UserError("--run names the run's variant; leave out --ablation and --classes")
+    base = config_from_args(args)
+    pipe = Pipeline(base, args.config or [])
+    run = pipe.find_run(args.run)
+    sets = [f"train.seed={run.seed}"] + ([] if run.kind == "ablation" else [f"method.name={run.name}"])
+    cfg = apply_variant(validate(apply_overrides(base, sets)),
+                        run.name if run.kind == "ablation" else None, run.classes)
+    return cfg, args.out or pipe.run_dir(run), args.state_dir or pipe.state_dir(run)
+
+
 def run(args) -> int:
-    cfg = apply_variant(config_from_args(args), args.ablation, args.classes)
-    out = pretrain(cfg, args.out, args.state_dir)
+    if args.run:
+        cfg, out_dir, state_dir = run_of_experiment(args)
+    elif args.out:
+        cfg = apply_variant(config_from_args(args), args.ablation, args.classes)
+        out_dir, state_dir = args.out, args.state_dir
+    else:
+        raise UserError("pretrain needs --out (a run folder) or --run (a run of the experiment)")
+    out = pretrain(cfg, out_dir, state_dir)
     if not from_environment().is_main:
         return 0  # rank 0 reports
     log = pd.read_csv(out / "train_log.csv")
