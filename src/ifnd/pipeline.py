@@ -366,8 +366,9 @@ class Pipeline:
         return [f"{self.root}/detect/{run.path}/{name}" for name in self.DETECT_FILES]
 
     def table_files(self) -> list[str]:
-        return [f"{self.root}/tables/{t}{suffix}" for t in TABLES
-                for suffix in (".csv", ".md", "_per_seed.csv")]
+        return ([f"{self.root}/tables/{t}{suffix}" for t in TABLES
+                 for suffix in (".csv", ".md", "_per_seed.csv")]
+                + [f"{self.root}/tables/power.{ext}" for ext in ("csv", "md")])
 
     def figure_files(self) -> list[str]:
         return [f"{self.root}/figures/{f}.png" for f in FIGURES]

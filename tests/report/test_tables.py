@@ -217,3 +217,21 @@ def test_table4_shows_the_detection_floors(results_dir):
     assert row["fn_precision_pct_mean"] == pytest.approx(25.0)
     assert row["fn_recall_pct_mean"] == pytest.approx(50.0)
     assert "floor: the detector on raw pixels, rate 1" in table.markdown()
+
+
+def test_power_of_every_comparison_from_the_per_seed_values(results_dir, tmp_path):
+    """IFND − SimCLR linear is 3 and 2 points (sd 0.707, n 2): it can detect only
+    (12.706 + 1.376) x 0.707 / sqrt(2) = 7.04 points, more than its own mean 2.5: underpowered;
+    with that spread 3 seeds would detect (4.303 + 1.061) x 0.707 / sqrt(3) = 2.19 <= 2.5."""
+    import pandas as pd
+
+    from ifnd.report.collect import Results
+    from ifnd.report.tables import build_tables, write_tables
+
+    write_tables(build_tables(Results(results_dir)), tmp_path)
+    power = pd.read_csv(tmp_path / "power.csv")
+    row = power[(power["row"] == "diff:ifnd-simclr") & (power["column"] == "linear_top1_pct")].iloc[0]
+    assert row["seeds"] == 2 and row["detectable"] == pytest.approx(7.04, abs=0.01)
+    assert bool(row["underpowered"]) and row["ifnd_gain"] == pytest.approx(2.5)
+    assert row["seeds_to_detect_ifnd_gain"] == 3
+    assert (tmp_path / "power.md").read_text().startswith("### Power")

@@ -220,7 +220,7 @@ def test_workflow_through_slurm_equals_local_run(slurm, test_config_run, tmp_pat
 
     # The same tables as the local run's, byte for byte.
     tables = sorted((local.workdir / "results/test/tables").iterdir())
-    assert len(tables) == 12, tables  # 4 tables as CSV, markdown and per-seed CSV
+    assert len(tables) == 14, tables  # 4 tables as CSV, markdown and per-seed CSV; power.csv, .md
     for table in tables:
         twin = cluster / "results/test/tables" / table.name
         assert twin.read_bytes() == table.read_bytes(), table.name

@@ -25,7 +25,7 @@ from .. import vocabulary
 from ..errors import UserError
 from .collect import Results, add_results_arguments, detect_floor_at, results_of
 from .markdown import Metric, fmt_diff, fmt_value, markdown_table
-from .stats import Stat, paired_difference, summarise
+from .stats import Stat, detectable_effect, paired_difference, summarise
 
 TABLE_NAMES = vocabulary.TABLES
 
@@ -410,9 +410,45 @@ def build_tables(results: Results) -> list[Table]:
             table4_fn_stats(results)]
 
 
+def seeds_needed(std: float, effect: float, most: int = 50) -> float:
+    """The fewest seeds (2 to ``most``) at which a paired comparison with this spread detects
+    ``effect`` (5%, 80% power); NaN where even ``most`` does not."""
+    if not (np.isfinite(std) and np.isfinite(effect)) or effect == 0:
+        return np.nan
+    for n in range(2, most + 1):
+        if detectable_effect(std, n) <= abs(effect):
+            return float(n)
+    return np.nan
+
+
+def power_table(per_seed: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every seed-paired comparison of the tables (the differences to SimCLR of Tables 1 and 2,
+    the Δ to the IFND default of Table 3): its seeds, mean, spread, the smallest effect it can
+    detect (paired t test at 5%, 80% power), IFND's own linear gain over SimCLR (the effect at
+    stake) and the seeds it would need to detect that gain. Computed from the per-seed values, so
+    the next run's seed count can be chosen before it starts (docs/method.md, Verdicts)."""
+    rows = []
+    for table, frame in per_seed.items():
+        for (row, column), part in frame.groupby(["row", "column"], sort=False):
+            if not (str(row).startswith("diff:") or str(column).startswith("delta_")):
+                continue
+            x = part["value"].to_numpy(dtype=float)
+            std = float(x.std(ddof=1)) if len(x) > 1 else np.nan
+            rows.append({"table": table, "row": row, "column": column, "seeds": len(x),
+                         "mean": float(x.mean()) if len(x) else np.nan, "std": std,
+                         "detectable": detectable_effect(std, len(x))})
+    frame = pd.DataFrame(rows, columns=["table", "row", "column", "seeds", "mean", "std", "detectable"])
+    gain = frame[(frame["row"] == "diff:ifnd-simclr") & (frame["column"] == LINEAR.key)]["mean"]
+    effect = float(gain.iloc[0]) if len(gain) else np.nan
+    frame["ifnd_gain"] = effect
+    frame["underpowered"] = frame["detectable"] > abs(effect)
+    frame["seeds_to_detect_ifnd_gain"] = [seeds_needed(s, effect) for s in frame["std"]]
+    return frame
+
+
 def write_tables(tables: list[Table], out_dir: str | Path) -> list[Path]:
     out_dir = Path(out_dir)
-    written = []
+    written, per_seed_frames = [], {}
     for table in tables:
         csv_path, md_path = out_dir / f"{table.name}.csv", out_dir / f"{table.name}.md"
         seeds_path = out_dir / f"{table.name}{PER_SEED}.csv"
@@ -421,6 +457,16 @@ def write_tables(tables: list[Table], out_dir: str | Path) -> list[Path]:
         atomic_write_text(seeds_path, per_seed.to_csv(index=False, float_format="%.6g"))
         atomic_write_text(md_path, table.markdown())
         written += [csv_path, md_path, seeds_path]
+        per_seed_frames[table.name] = per_seed
+    power = power_table(per_seed_frames)
+    atomic_write_text(out_dir / "power.csv", power.to_csv(index=False, float_format="%.4g"))
+    text = ["### Power of every seed-paired comparison", "",
+            "Smallest effect each comparison can detect (paired t test at 5%, 80% power) from its "
+            "seeds' spread, against IFND's linear gain over SimCLR; `seeds_to_detect_ifnd_gain`: "
+            "the seeds it would need (blank: more than 50).", "",
+            markdown_table(power.round(3).astype(object).where(power.notna(), "")) if len(power) else "(none)", ""]
+    atomic_write_text(out_dir / "power.md", "\n".join(text))
+    written += [out_dir / "power.csv", out_dir / "power.md"]
     return written
 
 
