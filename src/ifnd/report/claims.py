@@ -395,7 +395,8 @@ def section_claims(results: Results) -> list[str]:
              "points)\" where the seeds could not detect an effect as large as IFND's gain, \"not "
              "resolved\" where they could and the interval still includes zero; detection numbers "
              f"beside their floors. Scored on the {results.split_name} split. The per-seed values "
-             "behind every interval are in `tables/*_per_seed.csv`.", ""]
+             "behind every interval are in `tables/*_per_seed.csv`; every comparison's detectable "
+             "effect and the seeds it would need are in `tables/power.md`.", ""]
     for claim in (claim_a, claim_b, claim_c, claim_d):
         first, *more = claim(results)
         lines += [f"- {first}"] + [f"  - {text}" for text in more]
