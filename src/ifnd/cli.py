@@ -16,7 +16,7 @@ from .errors import UserError
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("ifnd.check", "validate a config and check that its dataset is readable"),
-    "pretrain": ("ifnd.train", "contrastive pretraining: SimCLR, IFND or the ground-truth oracle"),
+    "pretrain": ("ifnd.pretrain", "contrastive pretraining: SimCLR, IFND or the ground-truth oracle"),
     "knn": ("ifnd.evaluate.knn", "weighted kNN evaluation of a pretrained encoder"),
     "linear": ("ifnd.evaluate.linear", "linear evaluation on frozen backbone features"),
     "splits": ("ifnd.evaluate.splits", "write class-balanced label-subset files for semi-supervised runs"),

@@ -48,7 +48,7 @@ REFERENCE_VALUES = "config/reference_values.yaml"
 
 # The command module of each step (for the source files a job depends on).
 STEP_MODULES = {
-    "pretrain": "ifnd.train", "knn": "ifnd.evaluate.knn", "linear": "ifnd.evaluate.linear",
+    "pretrain": "ifnd.pretrain", "knn": "ifnd.evaluate.knn", "linear": "ifnd.evaluate.linear",
     "splits": "ifnd.evaluate.splits", "semisup": "ifnd.evaluate.semisup",
     "rawpixels": "ifnd.evaluate.rawpixels", "supervised": "ifnd.evaluate.supervised",
     "detect": "ifnd.detect", "detect_floor": "ifnd.evaluate.detectfloor", "tables": "ifnd.report.tables",

@@ -22,7 +22,7 @@ import torch.multiprocessing as mp
 
 from ifnd.cli import main
 from ifnd.errors import UserError
-from ifnd.train import pretrain
+from ifnd.pretrain import pretrain
 
 from .conftest import TINY
 

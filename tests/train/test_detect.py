@@ -5,7 +5,7 @@ import pandas as pd
 
 def test_detect_command_end_to_end(tmp_path, tiny_cfg):
     from ifnd.cli import main
-    from ifnd.train import pretrain
+    from ifnd.pretrain import pretrain
 
     run = pretrain(tiny_cfg(train__epochs=3, train__save_epochs=[1, 2]), tmp_path / "run")
     assert sorted(p.name for p in (run / "epochs").iterdir()) == ["epoch_001.pt", "epoch_002.pt"]
@@ -30,7 +30,7 @@ def test_detect_refuses_an_encoder_kept_by_another_run(tmp_path, tiny_cfg, capsy
     import shutil
 
     from ifnd.cli import main
-    from ifnd.train import pretrain
+    from ifnd.pretrain import pretrain
 
     cfg = tiny_cfg(train__epochs=2, train__save_epochs=[1])
     run = pretrain(cfg, tmp_path / "run")
@@ -47,7 +47,7 @@ def test_a_run_without_kept_encoders_has_an_empty_epochs_folder(tmp_path, tiny_c
     """epochs/ is a declared output of the pretraining job: it exists even when
     train.save_epochs keeps nothing, and the study then scores the final encoder alone."""
     from ifnd.detect import checkpoints
-    from ifnd.train import pretrain
+    from ifnd.pretrain import pretrain
 
     run = pretrain(tiny_cfg(train__epochs=1, train__save_epochs=[]), tmp_path / "run")
     assert (run / "epochs").is_dir() and not list((run / "epochs").iterdir())

@@ -15,7 +15,7 @@ import torch
 
 from ifnd.cli import main
 from ifnd.config import load_config
-from ifnd.train import pretrain
+from ifnd.pretrain import pretrain
 
 TINY_SETS = ["data.name=synthetic", "data.train_subset=128", "data.val_subset=64", "data.test_subset=64",
              "data.image_size=16", "model.width=4", "model.proj_hidden=32", "model.proj_dim=16",

@@ -5,7 +5,8 @@ encoder in the state."""
 import pandas as pd
 import torch
 
-from ifnd.train import Pretrainer, pretrain
+from ifnd.pretrain import pretrain
+from ifnd.train import Pretrainer
 
 MOCO = {"train.framework": "moco", "train.moco": {"queue_size": 96, "momentum": 0.9, "bn_splits": 2}}
 

@@ -7,7 +7,7 @@ import torch
 from ifnd.cli import main
 from ifnd.errors import UserError
 from ifnd.optim import learning_rate, scaled_lr
-from ifnd.train import pretrain
+from ifnd.pretrain import pretrain
 
 RUN_FILES = {"model.pt", "train_log.csv", "fn_stats.csv", "config.resolved.yaml", "meta.json"}
 
