@@ -1,5 +1,6 @@
 # make reproduce   set up, check the config and data, run the default experiment and the report
 # make select      the selection experiment on the validation split (config/selection.yaml)
+# make scenes      the second experiment: the scenes testbed (config/scenes.yaml)
 # make budget      the budget study (config/budget/*.yaml; BUDGETS="15 40 120"), results/budget/
 # make test        set up and run the tests
 # make lint        ruff check (pyproject.toml), snakemake --lint and snakefmt --check
@@ -37,10 +38,10 @@ SNAKEMAKE_CONFIG := $(if $(CONFIGFILE),--configfile $(CONFIGFILE))
 # (a rerun under way or done) it resumes and skips what is up to date, as usual.
 FRESH_CLONE := $(if $(CONFIGFILE)$(wildcard results/fashion-mnist/runs),,--forcerun pretrain)
 
-.PHONY: help setup data reproduce select budget test lint dvc-repro dvc-yaml dvc-push dvc-pull report-html
+.PHONY: help setup data reproduce select scenes budget test lint dvc-repro dvc-yaml dvc-push dvc-pull report-html
 
 help:
-	@sed -n '1,16p' Makefile
+	@sed -n '1,14p' Makefile
 
 setup: $(STAMP)
 
@@ -76,6 +77,10 @@ reproduce: setup
 select: setup
 	ifnd check --config config/config.yaml config/selection.yaml
 	snakemake --cores $(CORES) --configfile config/selection.yaml
+
+# The second experiment: the scenes testbed (config/scenes.yaml), results/fashion-scenes/.
+scenes:
+	$(MAKE) --no-print-directory reproduce CONFIGFILE=config/scenes.yaml
 
 # The budget study (config/budget/e<epochs>.yaml, one experiment per budget, each a session's
 # chunk): `make budget BUDGETS=40` runs one; the figure reads every budget run so far.
