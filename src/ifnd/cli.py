@@ -16,7 +16,7 @@ from .errors import UserError
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("ifnd.check", "validate a config and check that its dataset is readable"),
-    "pretrain": ("ifnd.pretrain", "contrastive pretraining: SimCLR, IFND or the ground-truth oracle"),
+    "pretrain": ("ifnd.pretrain", "contrastive pretraining (SimCLR or MoCo v2): plain, IFND, the oracle or a control"),
     "knn": ("ifnd.evaluate.knn", "weighted kNN evaluation of a pretrained encoder"),
     "linear": ("ifnd.evaluate.linear", "linear evaluation on frozen backbone features"),
     "splits": ("ifnd.evaluate.splits", "write class-balanced label-subset files for semi-supervised runs"),
@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                      "the detection floors: the detector's clustering on raw pixels and a random-init encoder"),
     "detect": ("ifnd.detect", "the detection study: score detection settings on a run's saved encoders"),
     "tables": ("ifnd.report.tables", "build Tables 1-4 from run and evaluation outputs"),
-    "figures": ("ifnd.report.figures", "draw Figures 1-5 from run and evaluation outputs"),
+    "figures": ("ifnd.report.figures", "draw Figures 1-6 from run and evaluation outputs"),
     "report": ("ifnd.report.report", "write results/report.md from the tables and figures"),
     "budget": ("ifnd.report.budget", "the budget study's figure: IFND's share of the oracle gain against the budget"),
     "dvc-yaml": ("ifnd.dvcyaml", "write dvc.yaml, the DVC stages of the pipeline the Snakemake workflow runs"),
