@@ -1,4 +1,4 @@
-"""Figures 1-5 are written as non-empty PNGs, also when some of their data is missing."""
+"""Figures 1-6 are written as non-empty PNGs, also when some of their data is missing."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Write ``results/report.md``: the paper's four claims at this scale (:mod:`.claims`), what was
-run, at what scale and with which method choices, timings, Tables 1-4, Figures 1-5, and a short
+run, at what scale and with which method choices, timings, Tables 1-4, Figures 1-6, and a short
 reading of the results computed from the data.
 
 Everything is read from the pipeline's outputs (run folders, evaluation metrics, references)
