@@ -51,34 +51,46 @@ CONTROL_DEFAULTS = {"precision": 0.47, "recall": 0.55, "errors": "random", "conf
 
 
 class ScheduledOracleDetector(FalseNegativeDetector):
-    """The true labels on IFND's warm-up, acceptance ramp, confidence and ranking."""
+    """The true labels on IFND's warm-up, acceptance ramp, confidence and ranking.
+
+    ``self.degraded`` (L, N) holds the labels of each level (-1: a sample the level never
+    labels); here the one level of the true classes, in :class:`MatchedOracleDetector` the
+    degraded ones."""
 
     kind = "oracle_scheduled"
 
-    def __init__(self, true_labels: np.ndarray, fnd_cfg: Mapping, run_seed: int = 0) -> None:
-        self.truth = np.asarray(true_labels, dtype=np.int64).reshape(-1)
-        k = int(self.truth.max()) + 1 if self.truth.size else 1
-        super().__init__({**fnd_cfg, "levels": [k], "kmeans_seeds": [0]}, run_seed)
+    def __init__(self, true_labels: np.ndarray, fnd_cfg: Mapping, run_seed: int = 0,
+                 levels: np.ndarray | None = None) -> None:
+        truth = np.asarray(true_labels, dtype=np.int64).reshape(-1)
+        self.degraded = truth.reshape(1, -1) if levels is None else levels
+        k = int(truth.max()) + 1 if truth.size else 1
+        n_levels = self.degraded.shape[0]
+        super().__init__({**fnd_cfg, "levels": [k] * n_levels, "kmeans_seeds": [0] * n_levels}, run_seed)
 
     def update(self, embeddings: np.ndarray, epoch: int,
                true_labels: np.ndarray | None = None) -> list[dict]:
         x = l2_normalize(np.ascontiguousarray(embeddings, dtype=np.float32))
-        if x.shape[0] != self.truth.shape[0]:
-            raise ValueError(f"embeddings have {x.shape[0]} rows, the labels {self.truth.shape[0]}")
-        k = self.levels[0]
+        if x.shape[0] != self.degraded.shape[1]:
+            raise ValueError(f"embeddings have {x.shape[0]} rows, the labels {self.degraded.shape[1]}")
         rate = self.rate_at(epoch)
-        acc, conf = accept(x, self.truth, label_centroids(x, self.truth, k), rate, self.cfg)
-        out = np.full((1, x.shape[0]), -1, dtype=np.int64)
-        out[0, acc] = self.truth[acc]
-        st = {"level": 0, "k": k, "seed": None, "epoch": int(epoch), "rate": rate,
-              "n_accepted": int(acc.sum()), "accepted_fraction": float(acc.mean()),
-              "mean_confidence": float(conf.mean()) if conf.size else float("nan")}
-        if true_labels is not None:
-            st.update(cluster_quality(self.truth, acc, true_labels))
+        out = np.full(self.degraded.shape, -1, dtype=np.int64)
+        stats = []
+        for m, level in enumerate(self.degraded):
+            k = self.levels[m]
+            have = level >= 0
+            # the scheduled share of the samples this level labels (a rejected one never enters)
+            acc, conf = accept(x, level, label_centroids(x, level, k), rate, self.cfg)
+            out[m, acc] = level[acc]
+            st = {"level": m, "k": k, "seed": None, "epoch": int(epoch), "rate": rate,
+                  "n_accepted": int(acc.sum()), "accepted_fraction": float(acc.mean()),
+                  "mean_confidence": float(conf[have].mean()) if have.any() else float("nan")}
+            if true_labels is not None:
+                st.update(cluster_quality(np.where(have, level, 0), acc, true_labels))
+            stats.append(st)
         self.pseudo_labels = torch.from_numpy(out)
         self._invalidate()
         self.rate, self.last_epoch = rate, int(epoch)
-        return [st]
+        return stats
 
 
 def with_experiment(fnd_cfg: Mapping, experiment: str) -> Mapping:
@@ -150,6 +162,15 @@ def _wrong_classes(truth: np.ndarray, num_classes: int, rng: np.random.Generator
     return out
 
 
+def _bisect(f, target: float) -> float:
+    """The point of [0, 1] where ``f`` (decreasing) crosses ``target``, to 30 halvings."""
+    lo, hi = 0.0, 1.0
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if f(mid) > target else (lo, mid)
+    return (lo + hi) / 2
+
+
 def degrade_labels(truth: np.ndarray, precision: float, recall: float, seed: int,
                    confusion: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """True labels degraded to about the target pair ``precision`` and ``recall``.
@@ -175,16 +196,10 @@ def degrade_labels(truth: np.ndarray, precision: float, recall: float, seed: int
         det, cor = pair_counts(labels(e, q), truth)
         return (cor / det if det else 1.0), (cor / total if total else 0.0)
 
-    def bisect(f, target: float, lo: float = 0.0, hi: float = 1.0) -> float:
-        for _ in range(30):  # f decreases from lo to hi
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if f(mid) > target else (lo, mid)
-        return (lo + hi) / 2
-
     e, q = 0.0, 0.0
     for _ in range(2):
-        e = bisect(lambda v: measure(v, q)[0], precision)
-        q = bisect(lambda v: measure(e, v)[1], recall) if measure(e, 0.0)[1] > recall else 0.0
+        e = _bisect(lambda v: measure(v, q)[0], precision)
+        q = _bisect(lambda v: measure(e, v)[1], recall) if measure(e, 0.0)[1] > recall else 0.0
     p_hat, r_hat = measure(e, q)
     return labels(e, q), {"precision": p_hat, "recall": r_hat, "error_fraction": e,
                           "rejected_fraction": q}
@@ -197,15 +212,7 @@ class NoisyOracleDetector(OracleDetector):
 
     def __init__(self, true_labels: np.ndarray, fnd_cfg: Mapping, run_seed: int = 0) -> None:
         truth = np.asarray(true_labels, dtype=np.int64).reshape(-1)
-        control, (precision, recall) = control_targets(fnd_cfg, run_seed)
-        confusion = None
-        if control["errors"] == "structured":
-            if not control["confusion"]:
-                raise UserError("fnd.control.errors: structured needs fnd.control.confusion, the "
-                                "confusion.json that `ifnd detect` writes for an encoder")
-            confusion = read_confusion(control["confusion"], int(truth.max()) + 1)
-        elif control["errors"] != "random":
-            raise UserError(f"fnd.control.errors must be random or structured, got {control['errors']!r}")
+        control, precision, recall, confusion = control_targets(fnd_cfg, run_seed, int(truth.max()) + 1)
         labels, self.reached = degrade_labels(truth, precision, recall, run_seed, confusion)
         if self.reached["recall"] < recall - 0.01:
             print(f"note: oracle_noisy: recall {recall:g} is out of reach at precision "
@@ -238,13 +245,6 @@ def degrade_levels(truth: np.ndarray, precision: float, recall: float, seed: int
     draws = [(rng.random(truth.shape[0]), _wrong_classes(truth, num_classes, rng, confusion))
              for _ in range(max_levels - 1)]
 
-    def bisect(f, target: float) -> float:
-        lo, hi = 0.0, 1.0
-        for _ in range(30):  # f decreases from lo to hi
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if f(mid) > target else (lo, mid)
-        return (lo + hi) / 2
-
     for n_levels in range(2, max_levels + 1):
         def levels(e: float, q: float) -> np.ndarray:
             kept = np.where(u_rej < q, -1, truth)
@@ -257,8 +257,8 @@ def degrade_levels(truth: np.ndarray, precision: float, recall: float, seed: int
 
         e, q = 0.0, 0.0
         for _ in range(2):
-            q = bisect(lambda v: measure(e, v)[1], recall) if measure(e, 0.0)[1] > recall else 0.0
-            e = bisect(lambda v: measure(v, q)[0], precision) if measure(0.0, q)[0] > precision else 0.0
+            q = _bisect(lambda v: measure(e, v)[1], recall) if measure(e, 0.0)[1] > recall else 0.0
+            e = _bisect(lambda v: measure(v, q)[0], precision) if measure(0.0, q)[0] > precision else 0.0
         p_hat, r_hat = measure(e, q)
         if p_hat <= precision + 0.01 or n_levels == max_levels:
             break
@@ -266,16 +266,27 @@ def degrade_levels(truth: np.ndarray, precision: float, recall: float, seed: int
                           "rejected_fraction": q, "levels": n_levels}
 
 
-def control_targets(fnd_cfg: Mapping, run_seed: int) -> tuple[dict, tuple[float, float]]:
-    """The control settings over :data:`CONTROL_DEFAULTS` and the (precision, recall) targets:
-    typed, or read from ``fnd.control.targets`` (``{seed}`` = the run seed)."""
+def control_targets(fnd_cfg: Mapping, run_seed: int, num_classes: int):
+    """(control settings over :data:`CONTROL_DEFAULTS`, target precision, target recall, the
+    class confusion of structured errors or None). The targets are typed, or read from
+    ``fnd.control.targets`` (``{seed}`` = the run seed); a bad setting is one UserError."""
     control = {**CONTROL_DEFAULTS, **(fnd_cfg.get("control") or {})}
     if control["targets"]:
-        return control, read_targets(str(control["targets"]).replace("{seed}", str(int(run_seed))))
-    return control, (float(control["precision"]), float(control["recall"]))
+        precision, recall = read_targets(str(control["targets"]).replace("{seed}", str(int(run_seed))))
+    else:
+        precision, recall = float(control["precision"]), float(control["recall"])
+    if control["errors"] not in ("random", "structured"):
+        raise UserError(f"fnd.control.errors must be random or structured, got {control['errors']!r}")
+    confusion = None
+    if control["errors"] == "structured":
+        if not control["confusion"]:
+            raise UserError("fnd.control.errors: structured needs fnd.control.confusion, the "
+                            "confusion.json that `ifnd detect` writes for an encoder")
+        confusion = read_confusion(control["confusion"], num_classes)
+    return control, precision, recall, confusion
 
 
-class MatchedOracleDetector(FalseNegativeDetector):
+class MatchedOracleDetector(ScheduledOracleDetector):
     """True labels degraded to IFND's precision and recall (:func:`degrade_levels`), accepted on
     IFND's schedule: nothing during the warm-up, then the scheduled rate of each level's samples,
     ranked by the same confidence (to the centroids of the degraded classes in the current
@@ -288,42 +299,7 @@ class MatchedOracleDetector(FalseNegativeDetector):
         if fnd_cfg.get("combine", "union") != "union":
             raise UserError("the oracle_matched control needs fnd.combine: union (its levels are "
                             "built to reach the targets as a union)")
-        control, (precision, recall) = control_targets(fnd_cfg, run_seed)
-        if control["errors"] not in ("random", "structured"):
-            raise UserError(f"fnd.control.errors must be random or structured, got {control['errors']!r}")
-        if control["errors"] == "structured" and not control["confusion"]:
-            raise UserError("fnd.control.errors: structured needs fnd.control.confusion, the "
-                            "confusion.json that `ifnd detect` writes for an encoder")
-        confusion = (read_confusion(control["confusion"], int(truth.max()) + 1)
-                     if control["errors"] == "structured" else None)
-        self.degraded, self.reached = degrade_levels(truth, precision, recall, run_seed, confusion)
+        _, precision, recall, confusion = control_targets(fnd_cfg, run_seed, int(truth.max()) + 1)
+        degraded, self.reached = degrade_levels(truth, precision, recall, run_seed, confusion)
         self.reached = {**self.reached, "target_precision": precision, "target_recall": recall}
-        k = int(truth.max()) + 1
-        n_levels = self.degraded.shape[0]
-        super().__init__({**fnd_cfg, "levels": [k] * n_levels, "kmeans_seeds": [0] * n_levels}, run_seed)
-
-    def update(self, embeddings: np.ndarray, epoch: int,
-               true_labels: np.ndarray | None = None) -> list[dict]:
-        x = l2_normalize(np.ascontiguousarray(embeddings, dtype=np.float32))
-        if x.shape[0] != self.degraded.shape[1]:
-            raise ValueError(f"embeddings have {x.shape[0]} rows, the labels {self.degraded.shape[1]}")
-        rate = self.rate_at(epoch)
-        out = np.full(self.degraded.shape, -1, dtype=np.int64)
-        stats = []
-        for m, level in enumerate(self.degraded):
-            k = self.levels[m]
-            have = level >= 0
-            labels = np.where(have, level, 0)
-            # the scheduled share of the samples this level labels (a rejected one never enters)
-            acc, conf = accept(x, level, label_centroids(x, level, k), rate, self.cfg)
-            out[m, acc] = level[acc]
-            st = {"level": m, "k": k, "seed": None, "epoch": int(epoch), "rate": rate,
-                  "n_accepted": int(acc.sum()), "accepted_fraction": float(acc.mean()),
-                  "mean_confidence": float(conf[have].mean()) if have.any() else float("nan")}
-            if true_labels is not None:
-                st.update(cluster_quality(labels, acc, true_labels))
-            stats.append(st)
-        self.pseudo_labels = torch.from_numpy(out)
-        self._invalidate()
-        self.rate, self.last_epoch = rate, int(epoch)
-        return stats
+        super().__init__(truth, fnd_cfg, run_seed, levels=degraded)
