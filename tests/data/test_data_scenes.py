@@ -70,3 +70,30 @@ def test_the_dial_is_a_config_override():
     assert cfg["data"]["scenes"] == {"darken": 0.3}
     with pytest.raises(Err):
         validate(apply_overrides(cfg, ["data.scenes={darken: 3}"]))
+
+
+def test_scenes_are_generated_once_then_read_from_the_cache(fmt, tmp_path, monkeypatch):
+    fmt.write_fashion(tmp_path, n_train=30, n_test=10)
+    monkeypatch.setenv("IFND_CACHE", str(tmp_path / "cache"))
+    cfg = fmt.data_cfg(name="fashion-scenes", root=str(tmp_path))
+    first = load_dataset(cfg, "train")
+    files = sorted((tmp_path / "cache" / "scenes").glob("train-*.npy"))
+    assert len(files) == 1
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("generated again although the cache holds the split")
+
+    monkeypatch.setattr(scenes, "compose", no_generation)
+    assert torch.equal(load_dataset(cfg, "train").images, first.images)
+    # another dial is another key: it must be generated, so the patched compose is reached
+    with pytest.raises(AssertionError, match="generated again"):
+        load_dataset({**cfg, "scenes": {"darken": 0.4}}, "train")
+    # a damaged file is generated again and replaced, never returned
+    monkeypatch.undo()
+    monkeypatch.setenv("IFND_CACHE", str(tmp_path / "cache"))
+    files[0].write_bytes(b"not an array")
+    assert torch.equal(load_dataset(cfg, "train").images, first.images)
+    # off: nothing new is written
+    monkeypatch.setenv("IFND_CACHE", "off")
+    load_dataset(cfg, "test")
+    assert not list((tmp_path / "cache" / "scenes").glob("test-*.npy"))
