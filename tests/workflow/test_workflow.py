@@ -183,35 +183,52 @@ def snakemake_jobs(cwd: Path, *args: str) -> dict[frozenset, dict]:
     return jobs
 
 
-def dvc_stages(path: Path) -> dict[frozenset, dict]:
-    """The stages of a dvc.yaml: outputs -> {name, deps, cmd}."""
-    stages = {}
-    for name, stage in yaml.safe_load(path.read_text())["stages"].items():
-        outs = set()
-        for key in ("outs", "metrics", "plots"):
-            for out in stage.get(key, []):
-                outs.add(next(iter(out)) if isinstance(out, dict) else out)
-        stages[frozenset(outs)] = {"name": name, "deps": set(stage.get("deps", [])), "cmd": stage["cmd"]}
-    return stages
+def dvc_stages(cwd: Path) -> dict[frozenset, dict]:
+    """The stages of the dvc.yaml in ``cwd`` as DVC itself expands them (``matrix`` families
+    included): outputs -> {name, cmd, deps, params, outs (path -> cached), metrics}."""
+    code = ("import json, sys\n"
+            "from dvc.repo import Repo\n"
+            "from dvc.dependency.param import ParamsDependency\n"
+            "out = []\n"
+            "with Repo(sys.argv[1]) as repo:\n"
+            "    for s in repo.index.stages:\n"
+            "        params = [d for d in s.deps if isinstance(d, ParamsDependency)]\n"
+            "        out.append({'name': s.addressing, 'cmd': s.cmd,\n"
+            "                    'deps': [d.def_path for d in s.deps if d not in params],\n"
+            "                    'params': {d.def_path: list(d.params) for d in params},\n"
+            "                    'outs': {o.def_path: o.use_cache for o in s.outs},\n"
+            "                    'metrics': [o.def_path for o in s.outs if o.metric]})\n"
+            "print(json.dumps(out))\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(cwd)], cwd=cwd, env=_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, _output(proc)
+    stages = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {frozenset(s["outs"]): {**s, "deps": set(s["deps"])} for s in stages}
 
 
 def test_committed_dvc_yaml_is_what_the_command_writes():
-    """dvc.yaml is generated (`ifnd dvc-yaml`) from the pipeline definition the Snakefile runs."""
+    """dvc.yaml is generated (`ifnd dvc-yaml`) from the pipeline definition the Snakefile runs,
+    as families of stages (DVC `matrix`) that a person reads in one sitting."""
     proc = ifnd(REPO, "dvc-yaml", "--check")
     assert proc.returncode == 0, _output(proc) + "\nrun `ifnd dvc-yaml` and commit dvc.yaml"
+    text = (REPO / "dvc.yaml").read_text()
+    assert len(text.splitlines()) <= 400 and "matrix:" in text, "a stage family no longer fits a matrix"
 
 
 @pytest.mark.parametrize("name", ["default", "test", "selection"])
-def test_dvc_stages_are_the_snakemake_jobs(workdir, name):
-    """For each experiment, `ifnd dvc-yaml` writes one DVC stage per Snakemake job: the same
-    outputs, the same command, the same input files (DVC adds the source files)."""
+def test_dvc_stages_are_the_snakemake_jobs(workdir, name, monkeypatch):
+    """For each experiment, the stages DVC expands from the dvc.yaml `ifnd dvc-yaml` writes are
+    the Snakemake jobs, one each: the same outputs, the same command, the same input files; and
+    the pipeline's jobs: source files and config keys as deps and params, outputs committed to
+    git uncached, the flat metric files as metrics."""
     files = ["config/config.yaml"] + ([CONFIGS[name]] if CONFIGS[name] else [])
     proc = ifnd(workdir, "dvc-yaml", "--config", *files, "--out", "dvc.yaml")
     assert proc.returncode == 0, _output(proc)
+    assert "matrix:" in (workdir / "dvc.yaml").read_text()
     args = ["--configfile", CONFIGS[name]] if CONFIGS[name] else []
     smk = {outs: job for outs, job in snakemake_jobs(workdir, "--forceall", *args).items()
            if job["rule"] != "all"}
-    stages = dvc_stages(workdir / "dvc.yaml")
+    stages = dvc_stages(workdir)
     assert len(smk) == expected_jobs(merged_config(CONFIGS[name])) - 1  # `all` runs no command
     assert set(smk) == set(stages), (f"only in Snakemake: {sorted(map(sorted, set(smk) - set(stages)))[:3]}; "
                                      f"only in DVC: {sorted(map(sorted, set(stages) - set(smk)))[:3]}")
@@ -220,9 +237,64 @@ def test_dvc_stages_are_the_snakemake_jobs(workdir, name):
         assert stage["cmd"] == job["cmd"], stage["name"]
         assert {d for d in stage["deps"] if not d.startswith("src/")} == job["inputs"], stage["name"]
         assert any(d.startswith("src/ifnd/") for d in stage["deps"]), stage["name"]
-    pretrain = next(s for s in stages.values() if s["name"] == "pretrain-main-ifnd-s0")
+    pretrain = next(s for s in stages.values() if s["cmd"].endswith("--run main/ifnd/s0"))
     for module in ("train.py", "config.py", "runinfo.py", "knn.py", "optim.py", "fnd/detector.py", "fnd/masks.py"):
         assert f"src/ifnd/{module}" in pretrain["deps"]
+
+    from ifnd.dvcyaml import _param_keys, _raw
+    from ifnd.pipeline import Pipeline
+
+    monkeypatch.chdir(workdir)  # the pipeline looks for files from the repository root
+    raws = {f: _raw(f) for f in files}
+    for job in Pipeline.from_files(files).jobs:
+        stage = stages[frozenset(job.outs)]
+        assert stage["deps"] == set(job.deps + job.code), stage["name"]
+        assert stage["outs"] == {o: not job.in_git for o in job.outs}, stage["name"]
+        assert stage["metrics"] == job.metrics, stage["name"]
+        params = {f: [k for p in job.params for k in _param_keys(raw, p)] for f, raw in raws.items()}
+        assert stage["params"] == {f: keys for f, keys in params.items() if keys}, stage["name"]
+
+
+def test_dvc_plots_show_works_offline(workdir, tmp_path):
+    """`dvc plots show` of the committed dvc.yaml is a page of the pipeline's figures that
+    needs no network: image plots, no script or image loaded from a remote address (a Vega
+    plot would load Vega from a CDN)."""
+    out = tmp_path / "plots"
+    proc = dvc(workdir, "plots", "show", "-o", str(out))
+    assert proc.returncode == 0, _output(proc)
+    page = (out / "index.html").read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I), page[:2000]
+    assert not re.search(r"<script", page, re.I), page[:2000]
+    committed = [f for f in FIGURES if (workdir / f"results/fashion-mnist/figures/{f}.png").is_file()]
+    assert committed
+    for figure in committed:
+        assert re.search(rf'<img src="static/[^"]*{figure}\.png"', page), figure
+
+
+def test_dvc_exp_show_lists_the_metrics(workdir):
+    """In a git repository with the test experiment's dvc.yaml, `dvc exp show` lists the flat
+    metric files the tables stage writes (here the default experiment's, standing in for a
+    run of the test config), in the workspace and in the commit."""
+    proc = ifnd(workdir, "dvc-yaml", "--config", "config/config.yaml", "config/test.yaml", "--out", "dvc.yaml")
+    assert proc.returncode == 0, _output(proc)
+    metrics = workdir / "results/test/metrics"
+    metrics.mkdir(parents=True)
+    for name in ("simclr.json", "ifnd.json"):
+        (metrics / name).write_bytes((workdir / "results/fashion-mnist/metrics" / name).read_bytes())
+    _git_repo(workdir)
+    subprocess.run(["git", "-c", "user.email=t@example.org", "-c", "user.name=t", "add", "-f", "results/test/metrics"],
+                   cwd=workdir, check=True, capture_output=True)
+    subprocess.run(["git", "-c", "user.email=t@example.org", "-c", "user.name=t", "commit", "-q", "-m", "metrics"],
+                   cwd=workdir, check=True, capture_output=True)
+    shown = dvc(workdir, "exp", "show", "--json")
+    assert shown.returncode == 0, _output(shown)
+    rows = json.loads(shown.stdout)
+    assert [r["rev"] for r in rows][0] == "workspace" and len(rows) == 2
+    for row in rows:
+        listed = row["data"]["metrics"]
+        for name in ("simclr.json", "ifnd.json"):
+            expected = json.loads((metrics / name).read_text())
+            assert listed[f"results/test/metrics/{name}"]["data"] == expected, (row["rev"], name)
 
 
 def expected_jobs(cfg: dict) -> int:
@@ -267,7 +339,7 @@ def test_dvc_experiment_metrics_and_push_pull(workdir, tmp_path):
     dry = dvc(workdir, "exp", "run", "--dry", "--force", "-S", "config/test.yaml:train.epochs=1")
     assert dry.returncode == 0, _output(dry)
 
-    run = dvc(workdir, "exp", "run", "-S", "config/test.yaml:train.epochs=1", "pretrain-main-simclr-s0",
+    run = dvc(workdir, "exp", "run", "-S", "config/test.yaml:train.epochs=1", "pretrain-main@simclr-0",
               timeout=900)
     assert run.returncode == 0, _output(run)
     log = (workdir / "results/test/runs/main/simclr/s0/train_log.csv").read_text().splitlines()
@@ -281,7 +353,7 @@ def test_dvc_experiment_metrics_and_push_pull(workdir, tmp_path):
     simclr = json.loads((REPO / "results/fashion-mnist/metrics/simclr.json").read_text())
     assert shown["results/fashion-mnist/metrics/simclr.json"]["data"] == simclr
 
-    push = dvc(workdir, "push", "pretrain-main-simclr-s0")
+    push = dvc(workdir, "push", "pretrain-main@simclr-0")
     assert push.returncode == 0, _output(push)
     for args in (["add", "-f", "dvc.lock", "config/test.yaml"], ["commit", "-q", "-m", "run"]):
         subprocess.run(["git", "-c", "user.email=t@example.org", "-c", "user.name=t", *args], cwd=workdir,
@@ -289,7 +361,7 @@ def test_dvc_experiment_metrics_and_push_pull(workdir, tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(workdir), str(clone)], check=True, capture_output=True)
     assert dvc(clone, "remote", "modify", "--local", "localstore", "url", str(remote)).returncode == 0
-    pull = dvc(clone, "pull", "pretrain-main-simclr-s0")
+    pull = dvc(clone, "pull", "pretrain-main@simclr-0")
     assert pull.returncode == 0, _output(pull)
     for name in ("model.pt", "train_log.csv", "meta.json"):
         path = f"results/test/runs/main/simclr/s0/{name}"
