@@ -437,7 +437,7 @@ def main(argv=None) -> dict:
             import lightly  # noqa: F401
         except ImportError:
             raise SystemExit("the lightly side needs lightly: pip install --no-deps -r "
-                             "bench/requirements-lightly.txt, or pass --sides ours,ours-fp32") from None
+                             "bench/requirements.txt, or pass --sides ours,ours-fp32") from None
     machine = B.machine_info(device)
     B.warn_if_busy(machine)
     entry = {"benchmark": "moco_lightly", "date": B.now_utc(), "command": B.command_line(__file__, argv),

@@ -67,7 +67,7 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 # keys the schema allows to be absent (absent = their default in the code): an override may add them
 OPTIONAL_KEYS = ("train.sync_batchnorm", "train.save_epochs", "fnd.control", "data.scenes",
-                 "train.framework", "train.moco", "fnd.encoder", "eval.semisup.subsets")
+                 "train.framework", "train.moco", "fnd.encoder", "eval.semisup.subsets", "workflow.frameworks")
 
 
 def set_dotted(cfg: dict, key: str, value: Any) -> None:

@@ -102,6 +102,12 @@ class Group:
         if self.active:
             dist.barrier()
 
+    def require_even_split(self, batch_size: int) -> None:
+        """Every rank takes the same share of the global batch."""
+        if batch_size % self.world_size:
+            raise UserError(f"train.batch_size {batch_size} does not split evenly over "
+                            f"{self.world_size} processes")
+
     def info(self) -> dict:
         """What meta.json records about the processes."""
         return {"world_size": self.world_size, "backend": self.backend,

@@ -49,7 +49,7 @@ HEADER = """\
 #   dvc dag {example}   # the stages one target needs (`dvc dag --mermaid`: all)
 #
 # Experiment {experiment!r}: outputs below {root}/. Pretraining state is kept in
-# state/{experiment}/<run>/<config hash>/ (python -m ifnd.pipeline state-dir RUN), outside the
+# state/{experiment}/<run>/<config hash>/ (ifnd.runspec.RunSpec.state_folder), outside the
 # outputs, so an interrupted stage resumes and `dvc exp run -S ...` starts a state of its own.
 """
 

@@ -6,29 +6,25 @@ commands, inputs and outputs agree by construction.
 
 Every output of an experiment lies below ``results/<experiment>/`` (``workflow.experiment``,
 default: the dataset name), references included, so that two experiments never share a file.
+A run (its path, config, run folder and state folder) is :class:`ifnd.runspec.RunSpec`'s.
 
-    python -m ifnd.pipeline state-dir RUN --config FILE...   # the resumable-state folder of a run
-
-Nothing here reads data or runs a step; only the yaml/json standard tools are imported.
+Nothing here reads data or runs a step.
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
 import copy
-import hashlib
 import json
 import shlex
-import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from .config import get_dotted, load_config, set_dotted
 from .errors import UserError
-from .vocabulary import (DETECTING, EXECUTION_ONLY_KEYS, FIGURES, IDENTITY_FREE_KEYS, METHOD_ORDER, TABLES,
-                         experiment_name, run_path)
+from .runspec import RunSpec, fingerprint
+from .vocabulary import DETECTING, FIGURES, IDENTITY_FREE_KEYS, METHOD_ORDER, TABLES, experiment_name
 
 BASE_CONFIG = "config/config.yaml"
 RESULTS = "results"
@@ -36,9 +32,6 @@ RESULTS = "results"
 # The class-subset sweep of Figure 1 compares the baseline with the oracle upper bound.
 CLASS_SWEEP_METHODS = ("simclr", "oracle")
 
-# Pretraining reads every section but `workflow` and `eval` (evaluations take `eval` from the
-# current config, so changing an evaluation setting never retrains).
-PRETRAIN_SECTIONS = ("data", "model", "augment", "train", "method", "fnd")
 SUPERVISED_SECTIONS = ("data", "model", "augment", "train", "eval")
 RAWPIXELS_SECTIONS = ("data", "eval")
 DETECT_FLOOR_SECTIONS = ("data", "model", "train", "fnd")
@@ -60,21 +53,6 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 def fraction_tag(fraction: float) -> str:
     """0.01 -> "1", 0.1 -> "10": the label fraction in percent, as in file names."""
     return f"{round(fraction * 100, 6):g}"
-
-
-def fingerprint(cfg: dict, keys, overrides=()) -> str:
-    """A short hash of the config keys a step reads (with run overrides applied, execution-only
-    keys left out): it names a run's state folder and, as a Snakemake param, makes a job rerun
-    when one of those values changes (and only then)."""
-    cfg = copy.deepcopy(dict(cfg))
-    for key, value in overrides:
-        set_dotted(cfg, key, value)
-    for key in EXECUTION_ONLY_KEYS:
-        section, name = key.split(".")
-        cfg.get(section, {}).pop(name, None)
-    picked = {k: get_dotted(cfg, k) for k in keys}
-    text = json.dumps(picked, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def config_difference(recorded: dict, cfg: dict, keys, overrides=()) -> str | None:
@@ -173,19 +151,6 @@ def _source_files(module: str) -> tuple[str, ...]:
 
 
 # --------------------------------------------------------------------------- jobs
-@dataclass(frozen=True)
-class Run:
-    """One pretraining run: ``main/{method}/s{seed}``, ``ablation/{name}/s{seed}`` or
-    ``classes/{method}/c{n}/s{seed}``."""
-
-    kind: str
-    name: str
-    seed: int
-    classes: int | None = None
-
-    @property
-    def path(self) -> str:
-        return run_path(self.kind, self.name, self.seed, self.classes)
 
 
 @dataclass
@@ -243,50 +208,28 @@ class Pipeline:
         return cls(load_config(files[0], extra_files=files[1:]), files)
 
     # ------------------------------------------------------------------ runs
-    def runs(self) -> list[Run]:
+    def runs(self) -> list[RunSpec]:
         wf = self.wf
-        return ([Run("main", m, s) for m in wf["methods"] for s in wf["seeds"]]
-                + [Run("ablation", a, s) for a in wf["ablations"] for s in wf["ablation_seeds"]]
-                + [Run("classes", m, s, n) for m in CLASS_SWEEP_METHODS for n in wf["class_sweep"]
-                   for s in wf["class_sweep_seeds"]])
+        return ([RunSpec("main", m, s) for m in wf["methods"] for s in wf["seeds"]]
+                + [RunSpec("ablation", a, s) for a in wf["ablations"] for s in wf["ablation_seeds"]]
+                + [RunSpec("classes", m, s, n) for m in CLASS_SWEEP_METHODS for n in wf["class_sweep"]
+                   for s in wf["class_sweep_seeds"]]
+                + [RunSpec(fw, m, s) for fw, entry in (wf.get("frameworks") or {}).items()
+                   for m in wf["methods"] for s in entry["seeds"]])
 
-    def run_overrides(self, run: Run) -> list[tuple]:
-        """The config changes that turn the experiment config into one run's config."""
-        if run.kind == "main":
-            overrides = [("method.name", run.name)]
-        elif run.kind == "ablation":
-            # an ablation is an IFND run unless it names another method (the attribution controls)
-            overrides = [("method.name", "ifnd")] + list(self.wf["ablations"][run.name].items())
-        else:
-            # the classes themselves are drawn with the seed when the run starts
-            # (ifnd.variants.class_subset_overrides); this entry only tells the sweep's runs apart
-            overrides = [("method.name", run.name), ("data.classes", list(range(run.classes)))]
-        return overrides + [("train.seed", run.seed)]
+    def run_overrides(self, run: RunSpec) -> list[tuple]:
+        return run.overrides(self.cfg)
 
-    def run_config(self, run: Run) -> dict:
-        cfg = copy.deepcopy(self.cfg)
-        for key, value in self.run_overrides(run):
-            set_dotted(cfg, key, value)
-        return cfg
+    def run_config(self, run: RunSpec) -> dict:
+        return run.config(self.cfg)
 
-    def state_dir(self, run: Run) -> str:
-        """Resumable training state, outside the declared outputs so that a rerun (or DVC's
-        removal of outputs) never wipes long training; one folder per config, because the
-        trainer refuses to resume a state made with another config. A run that reads a file
-        (a structured control's confusion.json, :meth:`pretrain_deps`) also gets a folder per
-        content of that file: the folder is computed when the job starts, after the file was
-        written, so a regenerated file never resumes a state built on the old one."""
-        digest = fingerprint(self.cfg, self._pretrain_keys(run), self.run_overrides(run))
-        contents = [hashlib.sha256(Path(dep).read_bytes()).hexdigest()
-                    for dep in self.pretrain_deps(run) if Path(dep).is_file()]
-        if contents:
-            digest += "-" + hashlib.sha256("".join(contents).encode()).hexdigest()[:8]
-        return f"state/{self.experiment}/{run.path}/{digest}"
+    def state_dir(self, run: RunSpec) -> str:
+        return run.state_folder(self.cfg, self.experiment)
 
-    def find_run(self, path: str) -> Run:
-        for run in self.runs():
-            if run.path == path:
-                return run
+    def find_run(self, path: str) -> RunSpec:
+        run = RunSpec.parse(path)
+        if run in self.runs():
+            return run
         raise UserError(f"{path} is not a run of experiment {self.experiment!r}")
 
     def reference_keys(self, sections) -> list[str]:
@@ -304,31 +247,18 @@ class Pipeline:
                 keys.append(section)
         return keys
 
-    def pretrain_deps(self, run: Run) -> list[str]:
-        """What a pretraining run reads besides the data: a structured attribution control's
-        confusion.json (``fnd.control.confusion``, ``{experiment}`` = this experiment), the
-        output of this experiment's detection study where it names one."""
-        control = self.run_config(run)["fnd"].get("control") or {}
-        paths = [control.get("confusion") if control.get("errors") == "structured" else None,
-                 control.get("targets")]
-        return [str(p).replace("{experiment}", self.experiment).replace("{seed}", str(run.seed))
-                for p in paths if p]
-
-    def _pretrain_keys(self, run: Run) -> list[str]:
-        keys = list(PRETRAIN_SECTIONS)
-        if run.kind == "ablation":
-            keys.append(f"workflow.ablations.{run.name}")
-        return keys
+    def pretrain_deps(self, run: RunSpec) -> list[str]:
+        return run.reads(self.cfg, self.experiment)
 
     # ------------------------------------------------------------------ files
-    def run_dir(self, run: Run) -> str:
-        return f"{self.root}/runs/{run.path}"
+    def run_dir(self, run: RunSpec) -> str:
+        return run.folder(self.root)
 
-    def run_files(self, run: Run) -> list[str]:
+    def run_files(self, run: RunSpec) -> list[str]:
         return [f"{self.run_dir(run)}/{name}" for name in
                 ("model.pt", "train_log.csv", "fn_stats.csv", "config.resolved.yaml", "meta.json")]
 
-    def epochs_dir(self, run: Run) -> str:
+    def epochs_dir(self, run: RunSpec) -> str:
         """The encoders kept after the epochs of ``train.save_epochs`` (a folder, possibly empty):
         an output of the pretraining job beside model.pt, so that DVC caches and restores them
         together and the detection study never mixes one run's final model with another's."""
@@ -337,17 +267,17 @@ class Pipeline:
     def split_file(self, seed: int, tag: str) -> str:
         return f"{self.root}/splits/f{tag}_s{seed}.json"
 
-    def evaluations(self, run: Run) -> list[str]:
+    def evaluations(self, run: RunSpec) -> list[str]:
         names = ["knn", "linear"]
-        if run.kind == "main":
+        if run.group == "main" or run.framework:  # a method on another framework: every evaluation
             names += [f"semisup_{tag}" for tag in self.fractions]
         return names
 
-    def eval_file(self, run: Run, name: str) -> str:
+    def eval_file(self, run: RunSpec, name: str) -> str:
         return f"{self.root}/evals/{run.path}/{name}.json"
 
-    def reference_run(self, seed: int) -> Run:
-        return Run("main", self.reference_method, seed)
+    def reference_run(self, seed: int) -> RunSpec:
+        return RunSpec("main", self.reference_method, seed)
 
     def reference_files(self) -> list[str]:
         return [j.outs[0] for j in self.jobs if j.rule in
@@ -358,11 +288,11 @@ class Pipeline:
     DETECT_SEEDS = 3
     DETECT_FILES = ("detect.csv", "detect.md", "detect_pr.png", "confusion.json")
 
-    def detect_runs(self) -> list[Run]:
-        return [Run("main", m, s) for m in ("simclr", "ifnd") if m in self.wf["methods"]
+    def detect_runs(self) -> list[RunSpec]:
+        return [RunSpec("main", m, s) for m in ("simclr", "ifnd") if m in self.wf["methods"]
                 for s in self.wf["seeds"][:self.DETECT_SEEDS]]
 
-    def detect_files(self, run: Run) -> list[str]:
+    def detect_files(self, run: RunSpec) -> list[str]:
         return [f"{self.root}/detect/{run.path}/{name}" for name in self.DETECT_FILES]
 
     def table_files(self) -> list[str]:
@@ -400,9 +330,11 @@ class Pipeline:
                 "pretrain", f"pretrain-{run.path.replace('/', '-')}",
                 f"ifnd pretrain {cfg_args} --run {run.path}",
                 outs=self.run_files(run) + [self.epochs_dir(run)], deps=self.pretrain_deps(run),
-                params=self._pretrain_keys(run),
+                params=run.pretrain_keys(),
                 overrides=self.run_overrides(run)), "pretrain")
-        for seed in self.wf["seeds"]:
+        # the label splits of every seed a semi-supervised evaluation reads (main and frameworks)
+        semisup_seeds = {r.seed for r in self.runs() if any(n.startswith("semisup_") for n in self.evaluations(r))}
+        for seed in sorted(semisup_seeds):
             for tag, fraction in self.fractions.items():
                 self._add(Job(
                     "splits", f"splits-f{tag}-s{seed}",
@@ -515,7 +447,7 @@ class Pipeline:
     def plots(self) -> list[dict]:
         """DVC plot definitions: the per-epoch curves of every main run, every seed."""
         def curves(filename, column, methods):
-            return {f"{self.run_dir(Run('main', m, s))}/{filename}": column
+            return {f"{self.run_dir(RunSpec('main', m, s))}/{filename}": column
                     for m in methods if m in self.wf["methods"] for s in self.wf["seeds"]}
         every, detecting = METHOD_ORDER, DETECTING
         spec = [
@@ -535,24 +467,3 @@ class Pipeline:
             if y:
                 out.append({name: {"title": title, "template": "linear", "x": "epoch", "y": y}})
         return out
-
-
-# --------------------------------------------------------------------------- command line
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ifnd.pipeline", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="what", required=True)
-    p = sub.add_parser("state-dir", help="print the resumable-state folder of a run")
-    p.add_argument("run", help="a run path such as main/simclr/s0")
-    p.add_argument("--config", nargs="+", default=[BASE_CONFIG], metavar="FILE")
-    args = parser.parse_args(argv)
-    try:
-        pipe = Pipeline.from_files(args.config)
-        print(pipe.state_dir(pipe.find_run(args.run)))
-    except UserError as exc:
-        print(f"ifnd.pipeline: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,15 +24,15 @@ import torch
 from tqdm import tqdm
 
 from .cliargs import add_config_arguments, config_from_args
-from .config import apply_overrides, dump_config, validate
+from .config import dump_config, validate
 from .distributed import Group, default_threads, from_environment
 from .errors import UserError
 from .fileio import atomic_output, atomic_torch_save, atomic_write_text, writable_folder
 from .hardware import hardware_info
 from .pipeline import Pipeline
+from .runspec import RunSpec
 from .runinfo import package_versions, set_threads, write_json
 from .train import Pretrainer
-from .variants import apply_variant
 from .vocabulary import FN_STATS_COLUMNS, TRAIN_LOG_COLUMNS
 
 
@@ -203,24 +203,37 @@ def add_arguments(parser) -> None:
 
 def run_of_experiment(args) -> tuple[dict, str, str]:
     """(the run's config, its run folder, its state folder) for ``--run PATH``: the experiment
-    config is loaded and validated once; the pipeline definition names the run's variant and
-    folders, in this process."""
+    config is loaded and validated once, the run's config (its overrides applied) once; the
+    run folder and state folder are the run specification's, computed in this process."""
     if args.ablation is not None or args.classes is not None:
         raise UserError("--run names the run's variant; leave out --ablation and --classes")
     base = config_from_args(args)
     pipe = Pipeline(base, args.config or [])
     run = pipe.find_run(args.run)
-    sets = [f"train.seed={run.seed}"] + ([] if run.kind == "ablation" else [f"method.name={run.name}"])
-    cfg = apply_variant(validate(apply_overrides(base, sets)),
-                        run.name if run.kind == "ablation" else None, run.classes)
-    return cfg, args.out or pipe.run_dir(run), args.state_dir or pipe.state_dir(run)
+    return validate(run.config(base)), args.out or pipe.run_dir(run), args.state_dir or pipe.state_dir(run)
+
+
+def run_of_flags(args) -> dict:
+    """The config of ``--ablation NAME`` or ``--classes N`` on top of the given config: the run
+    specification of that variant at the config's seed (and method, for a class subset)."""
+    cfg = config_from_args(args)
+    if args.ablation is not None and args.classes is not None:
+        raise UserError("--ablation and --classes are exclusive")
+    seed = int(cfg["train"]["seed"])
+    if args.ablation is not None:
+        run = RunSpec("ablation", args.ablation, seed)
+    elif args.classes is not None:
+        run = RunSpec("classes", cfg["method"]["name"], seed, args.classes)
+    else:
+        return cfg
+    return validate(run.config(cfg))
 
 
 def run(args) -> int:
     if args.run:
         cfg, out_dir, state_dir = run_of_experiment(args)
     elif args.out:
-        cfg = apply_variant(config_from_args(args), args.ablation, args.classes)
+        cfg = run_of_flags(args)
         out_dir, state_dir = args.out, args.state_dir
     else:
         raise UserError("pretrain needs --out (a run folder) or --run (a run of the experiment)")

@@ -4,9 +4,8 @@ The command around it (run folder, resume, CLI) is :mod:`ifnd.pretrain`. One epo
 cluster the embeddings of all training images and accept pseudo-labels; then for every batch
 draw two augmented views, compute normalised projections, build the false-negative mask from
 the accepted pseudo-labels of the batch's images and minimise the contrastive loss with the
-false negatives eliminated (or attracted). After each epoch the
-model embeds the training set once: those embeddings feed both the online kNN monitor and the
-next epoch's clustering.
+false negatives eliminated (or attracted). After each epoch the model embeds the training set
+once: those embeddings feed both the online kNN monitor and the next epoch's clustering.
 
 Under ``torchrun --nproc-per-node N`` the same command trains with DistributedDataParallel
 (ifnd.distributed): ``train.batch_size`` stays the global batch, each rank augments and
@@ -30,10 +29,9 @@ from tqdm import tqdm
 
 from .augment import BatchedSimCLRAugment
 from .config import config_differences
-from .data import ArrayDataset, balanced_subset, load_dataset, require_one_batch
-from .distributed import (Group, convert_batchnorm, embed_shard_bounds,
-                          gather_indices, gather_rows, gather_views,
-                          resolve_sync_batchnorm)
+from .data import ArrayDataset, balanced_part, load_dataset, require_one_batch
+from .distributed import (Group, convert_batchnorm, embed_shard_bounds, gather_indices, gather_rows,
+                          gather_views, resolve_sync_batchnorm)
 from .errors import UserError
 from .features import embed_both, extract_features
 from .fnd import FNCounter, build_detector
@@ -46,28 +44,6 @@ from .moco import MocoStep
 from .optim import build_optimizer, learning_rate, scaled_lr, set_learning_rate
 from .vocabulary import experiment_name
 from .runinfo import code_version, resolve_device
-
-
-
-
-# --------------------------------------------------------------------------- state files
-# --------------------------------------------------------------------------- the trainer
-def require_even_split(train_cfg: dict, group: Group) -> None:
-    """Every rank takes the same share of the global batch."""
-    if train_cfg["batch_size"] % group.world_size:
-        raise UserError(f"train.batch_size {train_cfg['batch_size']} does not split evenly over "
-                        f"{group.world_size} processes")
-
-
-def monitor_subset(split_set, size: int | None, seed: int):
-    """A fixed class-balanced part of ``split_set`` (the validation split where there is one,
-    else the test split) for the online kNN monitor (cheap every epoch; the final evaluation
-    `ifnd knn` uses the whole split)."""
-    if size is None or size >= len(split_set) or not getattr(split_set, "in_memory", True):
-        return split_set
-    keep = torch.from_numpy(balanced_subset(split_set.labels.numpy(), split_set.num_classes, size, seed))
-    return ArrayDataset(split_set.images[keep], split_set.labels[keep], split_set.num_classes,
-                        split_set.name, class_names=split_set.class_names)
 
 
 class Pretrainer:
@@ -84,10 +60,10 @@ class Pretrainer:
         self.train_set = load_dataset(cfg["data"], "train")
         # the monitor watches the validation split (test images only without one)
         self.monitor_split = "val" if cfg["data"].get("val_subset") else "test"
-        self.monitor_set = monitor_subset(load_dataset(cfg["data"], self.monitor_split),
-                                          tcfg["knn_monitor_images"], tcfg["seed"])
+        self.monitor_set = balanced_part(load_dataset(cfg["data"], self.monitor_split),
+                                         tcfg["knn_monitor_images"], tcfg["seed"])
         require_one_batch(tcfg, len(self.train_set))
-        require_even_split(tcfg, self.group)
+        self.group.require_even_split(tcfg["batch_size"])
         self.local_batch = tcfg["batch_size"] // self.group.world_size
         self.size = cfg["data"]["image_size"]
         torch.manual_seed(tcfg["seed"])
@@ -113,8 +89,7 @@ class Pretrainer:
         self.true_labels = self.train_set.labels.to(self.device)
         # a structured control's confusion file may name this experiment's detection study
         fnd_cfg = with_experiment(cfg["fnd"], experiment_name(cfg))
-        self.detector = build_detector(cfg["method"]["name"], fnd_cfg, tcfg["seed"],
-                                       self.train_set.labels.numpy())
+        self.detector = build_detector(cfg["method"]["name"], fnd_cfg, tcfg["seed"], self.train_set.labels.numpy())
         self.in_memory = getattr(self.train_set, "in_memory", True)
         if self.in_memory:
             # The whole dataset lives on the training device as uint8 (airbench style).
@@ -206,8 +181,7 @@ class Pretrainer:
             shard = {} if self.group.world_size == 1 else {"rank": self.group.rank,
                                                            "world_size": self.group.world_size}
             loader = self.train_set.pretrain_loader(bs, self.cfg["augment"], self.cfg["train"]["seed"],
-                                                    epoch, num_workers=min(8, os.cpu_count() or 1),
-                                                    **shard)
+                                                    epoch, num_workers=min(8, os.cpu_count() or 1), **shard)
             for v1, v2, idx in loader:
                 x = torch.cat([v1, v2]).to(self.device, non_blocking=True)
                 yield self.execution.memory_format(x), idx.to(self.device)
@@ -224,8 +198,7 @@ class Pretrainer:
         contiguous shard of whole embedding batches and the shards are gathered."""
         model = self.model if model is None else model
         ebs, world = self.cfg["fnd"]["embed_batch_size"], self.group.world_size
-        kwargs = dict(batch_size=ebs, precision=self.execution.precision,
-                      channels_last=self.execution.channels_last)
+        kwargs = dict(batch_size=ebs, precision=self.execution.precision, channels_last=self.execution.channels_last)
         if world == 1:
             return embed_both(model, self.embed_set, self.size, self.device, **kwargs)
         n = len(self.embed_set)
@@ -306,8 +279,7 @@ class Pretrainer:
                 counter.update(None if self.moco.masks is None else combine_levels(self.moco.masks, "union"),
                                indexes, self.true_labels, key_indexes=self.moco.queue_before)
             else:
-                counter.update(None if masks is None else combine_levels(masks, "union"),
-                               indexes, self.true_labels)
+                counter.update(None if masks is None else combine_levels(masks, "union"), indexes, self.true_labels)
         train_seconds = time.perf_counter() - started
         loss = (loss_sum / max(1, self.steps_per_epoch)).item()
         if not math.isfinite(loss):
@@ -331,23 +303,12 @@ class Pretrainer:
             self.next_embeddings = self.clustered_features(*self.embed_train(self.moco.key_model))
         monitor_seconds = time.perf_counter() - started
 
-        fn = counter.summary()
         row = {"epoch": epoch + 1, "loss": loss, "lr": lr, "knn_top1": knn_top1,
                "epoch_seconds": round(train_seconds, 3), "cluster_seconds": round(cluster_seconds, 3),
                "monitor_seconds": round(monitor_seconds, 3),
                "images_per_second": round(self.steps_per_epoch * tcfg["batch_size"] / train_seconds, 1),
                "acceptance_rate": rate}
-        fn_rows = [{"epoch": epoch + 1, "level": st["k"], "n_clusters": st.get("n_clusters"),
-                    "acceptance_rate": st["rate"], "nmi": st.get("nmi"), "ari": st.get("ari"),
-                    "purity_all": st.get("purity_all"), "purity_accepted": st.get("purity_accepted"),
-                    "accepted_fraction": st["accepted_fraction"]}
-                   for st in level_stats]
-        # Detecting nothing recalls none of the true false negatives (recall 0, not NaN).
-        recall = fn["recall"] if fn["detected"] else (0.0 if fn["true_negatives_same_class"] else math.nan)
-        fn_rows.append({"epoch": epoch + 1, "level": "batch", "acceptance_rate": rate,
-                        "fn_per_anchor": fn["fn_per_anchor"], "fn_precision": fn["precision"],
-                        "fn_recall": recall, "true_fn_per_anchor": fn["true_fn_per_anchor"]})
-        return {"train": row, "fn": fn_rows}
+        return {"train": row, "fn": counter.rows(epoch + 1, level_stats, rate)}
 
     # ---- state -------------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -1,6 +1,6 @@
 """The project's vocabulary, defined once: the methods and controls a run can pretrain with,
-the run keys and their paths, the names of the tables and figures, and the config keys that
-change how a run is executed, not what it computes.
+the names of the tables and figures, and the config keys that change how a run is executed,
+not what it computes.
 
 The trainer (through :func:`ifnd.fnd.detector.build_detector`), the pipeline (and so the
 Snakemake workflow and the generated dvc.yaml), the tables, the figures and the report read
@@ -11,11 +11,11 @@ they explain results, they are never self-supervised (docs/method.md).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-__all__ = ["Method", "METHODS", "METHOD_ORDER", "DETECTING", "labels", "short_labels", "colours",
-           "RUN_GROUPS", "RUN_PATH_PATTERN", "experiment_name", "run_path", "parse_run_path",
+__all__ = ["Method", "METHODS", "METHOD_ORDER", "DETECTING", "FRAMEWORKS", "labels", "short_labels", "colours",
+           "method_label",
+           "experiment_name",
            "TABLES", "FIGURES", "EVALUATIONS",
            "EXECUTION_ONLY_KEYS", "IDENTITY_FREE_KEYS", "RESUME_FREE_KEYS", "EVALUATION_KEYS",
            "TRAIN_LOG_COLUMNS", "TRAIN_LOG_REQUIRED", "FN_STATS_COLUMNS", "FN_BATCH_COLUMNS",
@@ -51,6 +51,18 @@ METHOD_ORDER = tuple(METHODS)
 DETECTING = tuple(name for name, m in METHODS.items() if m.detector is not None)
 
 
+# The base frameworks a run trains with (train.framework): SimCLR's in-batch negatives, or MoCo
+# v2's momentum encoder and queue (ifnd.moco). A method's label names its framework.
+FRAMEWORKS = {"simclr": "SimCLR", "moco": "MoCo v2"}
+
+
+def method_label(name: str, framework: str = "simclr", short: bool = False) -> str:
+    """``"ifnd", "moco"`` -> ``"MoCo v2 + IFND"``: the method's label on that framework."""
+    method = METHODS.get(name)
+    label = name if method is None else (method.short if short else method.label)
+    return label if framework == "simclr" else label.replace("SimCLR", FRAMEWORKS[framework])
+
+
 def labels() -> dict[str, str]:
     return {name: m.label for name, m in METHODS.items()}
 
@@ -63,39 +75,11 @@ def colours() -> dict[str, str]:
     return {name: m.colour for name, m in METHODS.items()}
 
 
-# --------------------------------------------------------------------------- run keys
-# A pretraining run: ``main/{method}/s{seed}`` (the methods of workflow.methods),
-# ``ablation/{name}/s{seed}`` (an entry of workflow.ablations) or
-# ``classes/{method}/c{n}/s{seed}`` (the class-count sweep). The same path names its folder
-# below ``runs/`` and its evaluations below ``evals/`` of results/<experiment>/.
-RUN_GROUPS = ("main", "ablation", "classes")
-
-
+# --------------------------------------------------------------------------- experiments
 def experiment_name(cfg: dict) -> str:
     """``workflow.experiment``, or the dataset name when it is null: every output of the
-    experiment lies below ``results/<experiment>/``."""
+    experiment lies below ``results/<experiment>/`` (a run's own path: ifnd.runspec)."""
     return (cfg.get("workflow") or {}).get("experiment") or cfg["data"]["name"]
-
-
-# the one pattern of a run path: parse_run_path and the Snakemake `run` wildcard use it
-RUN_PATH_PATTERN = r"(main|ablation)/([^/]+)/s(\d+)|classes/([^/]+)/c(\d+)/s(\d+)"
-_RUN_PATH = re.compile(rf"^(?:{RUN_PATH_PATTERN})$")
-
-
-def run_path(group: str, name: str, seed: int, classes: int | None = None) -> str:
-    middle = f"/c{classes}" if classes is not None else ""
-    return f"{group}/{name}{middle}/s{seed}"
-
-
-def parse_run_path(path: str) -> tuple[str, str, int, int | None]:
-    """``"classes/simclr/c5/s0"`` -> ``("classes", "simclr", 0, 5)``; ValueError otherwise."""
-    m = _RUN_PATH.match(path)
-    if m is None:
-        raise ValueError(f"{path!r} is not a run path (main|ablation/NAME/sSEED or "
-                         "classes/NAME/cN/sSEED)")
-    if m.group(1):
-        return m.group(1), m.group(2), int(m.group(3)), None
-    return "classes", m.group(4), int(m.group(6)), int(m.group(5))
 
 
 # --------------------------------------------------------------------------- outputs

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ifnd.runspec import class_subset_overrides
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config" / "config.yaml"
 
@@ -47,8 +49,9 @@ def run_config(method: str, seed: int, overrides: dict | None = None, classes=No
     cfg["method"]["name"] = method
     cfg["train"]["seed"] = seed
     cfg["train"]["epochs"] = EPOCHS
-    if classes is not None:
-        cfg["data"]["classes"] = list(range(classes))
+    if classes is not None:  # the sweep's own draw, as `ifnd pretrain --run classes/...` makes it
+        for key, value in class_subset_overrides(base_config(), classes, seed):
+            cfg["data"][key.split(".")[1]] = value
     for key, value in (overrides or {}).items():
         node = cfg
         *parents, last = key.split(".")

@@ -8,7 +8,8 @@ import math
 import pytest
 
 from ifnd.errors import UserError
-from ifnd.report.collect import Results, RunKey
+from ifnd.report.collect import Results
+from ifnd.runspec import RunSpec
 from ifnd.report.tables import table1_linear
 
 from .conftest import CONFIG, EPOCHS, run_config, write_json, write_run
@@ -19,25 +20,25 @@ def test_discovers_every_run(results_dir):
     assert res.names("main") == ["simclr", "ifnd", "oracle"]
     assert res.names("ablation") == ["attraction", "all_at_once"]
     assert res.class_counts("simclr") == [2, 5]
-    assert RunKey("classes", "oracle", 0, 5) in res.runs
+    assert RunSpec("classes", "oracle", 0, 5) in res.runs
     assert res.full_class_count() == 10
     assert res.metric("main", "ifnd", "linear") == {0: 0.73, 1: 0.74}
     assert res.metric("classes", "simclr", "linear", classes=2) == {0: 0.95}
 
 
 def test_fn_stats_split_into_batch_and_levels(results_dir):
-    run = Results(results_dir).runs[RunKey("main", "ifnd", 1)]
+    run = Results(results_dir).runs[RunSpec("main", "ifnd", 1)]
     assert list(run.fn_batch["epoch"]) == [1, 2, 3]
     assert run.final_batch()["fn_per_anchor"] == 120.0
     levels = run.final_levels()
     assert list(levels["level"]) == [10, 20] and set(levels["epoch"]) == {3}
-    simclr = Results(results_dir).runs[RunKey("main", "simclr", 0)]
+    simclr = Results(results_dir).runs[RunSpec("main", "simclr", 0)]
     assert math.isnan(simclr.final_batch()["fn_precision"])
     assert simclr.fn_levels.empty
 
 
 def test_knn_monitor_gaps_are_nan(results_dir):
-    log = Results(results_dir).runs[RunKey("main", "simclr", 0)].train_log
+    log = Results(results_dir).runs[RunSpec("main", "simclr", 0)].train_log
     assert math.isnan(log.loc[log["epoch"] == 2, "knn_top1"].iloc[0])
 
 

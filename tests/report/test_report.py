@@ -332,3 +332,20 @@ def test_provenance_counts_every_commit_a_resumed_run_trained_under(tmp_path):
         write_json(run / "meta.json", meta)
     text = "\n".join(section_provenance(Results(tmp_path)))
     assert "`aaa111` (2 runs), `bbb222` (1 run)." in text
+
+
+def test_claim_a_holds_difficulty_fixed_by_regression():
+    """Gaps that follow SimCLR's error alone give no per-class effect once the error is held
+    fixed, although the gap is larger with more classes; a gap of 0.2 points per class on top of
+    the error's share is recovered exactly."""
+    from ifnd.report.claims import difficulty_held_fixed
+
+    errors = {2: {0: 0.02, 1: 0.06}, 5: {0: 0.10, 1: 0.05}, 10: {0: 0.20, 1: 0.12, 2: 0.16}}
+
+    def measures(per_class):
+        return {n: {"error": e, "gap": {s: 0.5 * v + per_class * n for s, v in e.items()}}
+                for n, e in errors.items()}
+
+    held = difficulty_held_fixed(measures(0.0))
+    assert held.n == 7 and abs(held.mean) < 1e-12 and held.ci_low <= 0 <= held.ci_high
+    assert abs(difficulty_held_fixed(measures(0.002)).mean - 0.002) < 1e-12

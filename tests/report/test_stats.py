@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from ifnd.report.stats import (detectable_effect, holm, p_value, paired_difference, slope,
+from ifnd.report.stats import (detectable_effect, holm, p_value, paired_difference, partial_slope, slope,
                                summarise, unpaired_difference)
 
 
@@ -52,3 +52,26 @@ def test_slope_over_epochs_by_hand():
     assert s.n == 2  # seed 2 has one epoch: no slope
     assert s.mean == pytest.approx(0.05)
     assert s.std == pytest.approx(math.sqrt(0.005))
+
+
+def test_partial_slope_holds_the_control_fixed():
+    # y depends on the control only; x rises with the control, so y ~ x alone has slope 1,
+    # but with the control held fixed x explains nothing
+    c = [0, 0, 1, 1, 2, 2]
+    x = [1, 2, 2, 3, 3, 4]          # = c + (0 or 1)
+    y = [5, 5, 7, 7, 9, 9]          # = 5 + 2 c
+    got = partial_slope(y, x, c)
+    assert got.n == 6 and got.mean == pytest.approx(0.0, abs=1e-12)
+    assert got.ci_low == pytest.approx(0.0, abs=1e-9) and got.ci_high == pytest.approx(0.0, abs=1e-9)
+    # an exact plane y = 2 + 3 x - c: coefficient 3, no residual, so a zero-width interval
+    got = partial_slope([2 + 3 * a - b for a, b in zip(x, c)], x, c)
+    assert got.mean == pytest.approx(3.0) and got.std == pytest.approx(0.0, abs=1e-9)
+    # the interval of a 4-point fit by hand: x = 0,1,0,1, c = 0,0,1,1, y = 0,1,1,3 -> coefficient
+    # 1.5, residuals +-0.25, s^2 = 0.25 / 1,
+    # (X'X)^-1[1,1] = 1, so se = 0.5 and the 95% interval is 1.5 +- t(0.975, 1) * 0.5
+    got = partial_slope([0, 1, 1, 3], [0, 1, 0, 1], [0, 0, 1, 1])
+    assert got.mean == pytest.approx(1.5) and got.std == pytest.approx(0.5)
+    assert got.ci_high - got.mean == pytest.approx(12.7062047 * 0.5, rel=1e-6)
+    assert math.isnan(partial_slope([1, 2], [1, 2], [0, 1]).mean)           # too few points
+    assert partial_slope([1, 2, 3, 4], [1, 2, 3, 4], [2, 4, 6, 8]).n == 4     # collinear: no value
+    assert math.isnan(partial_slope([1, 2, 3, 4], [1, 2, 3, 4], [2, 4, 6, 8]).mean)

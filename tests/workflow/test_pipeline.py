@@ -37,7 +37,7 @@ def test_an_override_files_ablations_replace_the_base_files():
     base, selection = _pipeline(), _pipeline("config/selection.yaml")
     chosen = set(selection.wf["ablations"])
     assert "attraction" in base.wf["ablations"] and "attraction" not in chosen
-    assert {r.name for r in selection.runs() if r.kind == "ablation"} == chosen
+    assert {r.name for r in selection.runs() if r.group == "ablation"} == chosen
 
 
 def test_structured_control_reads_this_experiments_detection_study():

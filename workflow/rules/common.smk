@@ -9,7 +9,7 @@ import shlex
 import time
 
 from ifnd.pipeline import BASE_CONFIG, Pipeline
-from ifnd.vocabulary import RUN_PATH_PATTERN
+from ifnd.runspec import PATH_PATTERN as RUN_PATH_PATTERN
 
 # a label fraction in percent, as in file names (ifnd.pipeline.fraction_tag): "1", "10", "0.5"
 TAG_PATTERN = r"\d+(\.\d+)?"
@@ -73,10 +73,11 @@ def pretrain_cmd(output, resources):
     gpus = int(resources.get("gpu", 0) or 0)
     if gpus <= 1:
         return cmd
-    assert cmd.count("&& ifnd pretrain ") == 1, cmd
+    assert cmd.startswith("ifnd pretrain "), cmd
     return cmd.replace(
-        "&& ifnd pretrain ",
-        f"&& torchrun --standalone --nproc-per-node {gpus} --no-python ifnd pretrain ",
+        "ifnd pretrain ",
+        f"torchrun --standalone --nproc-per-node {gpus} --no-python ifnd pretrain ",
+        1,
     )
 
 

@@ -22,16 +22,16 @@ from .cifar import load_cifar
 from .fashion_mnist import load_fashion_mnist
 from .idx import parse_idx, read_idx
 from .imagefolder import FolderDataset
-from .subset import balanced_subset, postprocess, select_classes
+from .subset import balanced_part, balanced_subset, postprocess, select_classes
 from .scenes import load_scenes
-from .synthetic import make_synthetic
+from .synthetic import NUM_CLASSES as SYNTHETIC_CLASSES, make_synthetic
 
 DATASETS = ("fashion-mnist", "fashion-scenes", "cifar10", "cifar100", "imagefolder", "synthetic")
 SPLITS = ("train", "val", "test")
 
 __all__ = [
-    "ArrayDataset", "FolderDataset", "DATASETS", "SPLITS", "load_dataset",
-    "balanced_subset", "select_classes", "read_idx", "parse_idx", "require_one_batch",
+    "ArrayDataset", "FolderDataset", "DATASETS", "SPLITS", "load_dataset", "dataset_classes",
+    "balanced_part", "balanced_subset", "select_classes", "read_idx", "parse_idx", "require_one_batch",
 ]
 
 
@@ -63,6 +63,22 @@ def load_dataset(data_cfg: dict, split: str) -> ArrayDataset | FolderDataset:
     else:
         raise UserError(f"unknown dataset {name!r} in data.name; choose one of {', '.join(DATASETS)}")
     return postprocess(ds, data_cfg, split, where)
+
+
+def dataset_classes(data_cfg: dict) -> int:
+    """How many classes the dataset ``data.name`` has before ``data.classes`` keeps some,
+    without reading an image (an ImageFolder tree's class folders are listed): what a class
+    draw (the class-count sweep) needs to build its config."""
+    name = data_cfg.get("name", "fashion-mnist")
+    if name in ("fashion-mnist", "fashion-scenes", "cifar10"):
+        return 10
+    if name == "cifar100":
+        return 20 if data_cfg.get("label_kind") == "coarse" else 100
+    if name == "synthetic":
+        return SYNTHETIC_CLASSES
+    if name == "imagefolder":
+        return len(FolderDataset.class_folders(data_cfg.get("root"), "train"))
+    raise UserError(f"unknown dataset {name!r} in data.name; choose one of {', '.join(DATASETS)}")
 
 
 def require_one_batch(train_cfg: dict, n_images: int) -> None:

@@ -34,11 +34,17 @@ def find_split_dir(root: str | None, split: str) -> Path:
     raise UserError(f"imagefolder root {base} has no {split} split: expected {wanted}")
 
 
-def scan(folder: Path) -> tuple[list[str], list[int], list[str]]:
-    """(paths, labels, class names) of an ImageFolder split, in a stable sorted order."""
+def class_folders(folder: Path) -> list[str]:
+    """The class folder names of an ImageFolder split, sorted (their order is the labels')."""
     class_names = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
     if not class_names:
         raise UserError(f"{folder} holds no class folders")
+    return class_names
+
+
+def scan(folder: Path) -> tuple[list[str], list[int], list[str]]:
+    """(paths, labels, class names) of an ImageFolder split, in a stable sorted order."""
+    class_names = class_folders(folder)
     paths, labels = [], []
     for label, cname in enumerate(class_names):
         found = []
@@ -142,6 +148,10 @@ class FolderDataset:
         self.image_size = int(image_size)
         self.name = name
         self.class_names = class_names
+
+    @staticmethod
+    def class_folders(root: str | None, split: str) -> list[str]:
+        return class_folders(find_split_dir(root, split))
 
     @classmethod
     def from_root(cls, root: str | None, split: str, image_size: int, name: str = "imagefolder"):

@@ -107,7 +107,24 @@ def postprocess(dataset, data_cfg: dict, split: str, where: str):
                               int(data_cfg.get("subset_seed") or 0))
     else:
         train, val = train_val_indices(dataset.labels.numpy(), dataset.num_classes, data_cfg, where)
+        wanted = data_cfg.get("train_subset")
+        if classes is not None and wanted is not None and len(train) < wanted:
+            # a class subset (the class-count sweep) trains on as many images as the full run
+            raise UserError(f"data.classes {list(classes)}: these classes hold {len(train)} training "
+                            f"images besides the validation ones, fewer than data.train_subset "
+                            f"({wanted}); lower data.train_subset so that every class count trains "
+                            f"on as many images")
         idx = val if split == "val" else (None if len(train) == len(dataset) else train)
     if idx is not None:
         dataset = dataset.take(idx)
     return dataset
+
+
+def balanced_part(split_set, size: int | None, seed: int):
+    """A fixed class-balanced part of ``size`` images of an in-memory split (the whole split
+    when ``size`` is None or not smaller, or when it is read from disk): the online kNN monitor
+    queries it every epoch (cheap), the final evaluation `ifnd knn` the whole split."""
+    if size is None or size >= len(split_set) or not getattr(split_set, "in_memory", True):
+        return split_set
+    keep = torch.from_numpy(balanced_subset(split_set.labels.numpy(), split_set.num_classes, size, seed))
+    return split_set.take(keep)

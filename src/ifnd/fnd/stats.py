@@ -140,3 +140,18 @@ class FNCounter:
             "true_fn_per_anchor": ratio(t["true_negatives_same_class"], t["anchors"]),
             **{k: float(v) for k, v in t.items()},
         }
+
+    def rows(self, epoch: int, level_stats: list[dict], rate: float) -> list[dict]:
+        """An epoch's rows of fn_stats.csv: one per k-means level of the clustering that epoch
+        (``level_stats``, empty without one), then the in-batch statistics counted here."""
+        fn = self.summary()
+        rows = [{"epoch": epoch, "level": st["k"], "n_clusters": st.get("n_clusters"),
+                 "acceptance_rate": st["rate"], "nmi": st.get("nmi"), "ari": st.get("ari"),
+                 "purity_all": st.get("purity_all"), "purity_accepted": st.get("purity_accepted"),
+                 "accepted_fraction": st["accepted_fraction"]} for st in level_stats]
+        # Detecting nothing recalls none of the true false negatives (recall 0, not NaN).
+        recall = fn["recall"] if fn["detected"] else (0.0 if fn["true_negatives_same_class"] else math.nan)
+        rows.append({"epoch": epoch, "level": "batch", "acceptance_rate": rate,
+                     "fn_per_anchor": fn["fn_per_anchor"], "fn_precision": fn["precision"],
+                     "fn_recall": recall, "true_fn_per_anchor": fn["true_fn_per_anchor"]})
+        return rows

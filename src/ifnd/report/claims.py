@@ -24,7 +24,7 @@ import pandas as pd
 import math
 
 from .collect import Results, detect_floor_at, read_csv
-from .stats import (Stat, detectable_effect, holm, p_value, paired_difference, slope, summarise,
+from .stats import (Stat, detectable_effect, holm, p_value, paired_difference, partial_slope, slope, summarise,
                     unpaired_difference, verdict)
 
 EVALUATIONS = {"linear": "linear top-1", "knn": "kNN top-1", "semisup_1": "1%-label top-1",
@@ -144,11 +144,29 @@ def claim_a(results: Results) -> list[str]:
     rel_text = (f"{100 * relative.mean:+.0f} points of relative error reduction"
                 + (f" [95% CI {100 * relative.ci_low:+.0f}, {100 * relative.ci_high:+.0f}]"
                    if relative.n > 1 else " (no interval)"))
+    held = difficulty_held_fixed(measures)
+    if held.n >= 4 and verdict(held) != "spans zero" and word.startswith("not resolved"):
+        word = ("supported with difficulty held fixed" if verdict(held) == "above zero"
+                else "contradicted with difficulty held fixed")
+    held_text = (f"With SimCLR's error held fixed (least squares over the {held.n} runs: gap ~ classes "
+                 f"+ SimCLR error), each further class changes the gap by {100 * held.mean:+.2f} points"
+                 + (f" [95% CI {100 * held.ci_low:+.2f}, {100 * held.ci_high:+.2f}]" if held.n >= 4 else
+                    " (too few runs for an interval)") + "." if held.n >= 3 else
+                 "Too few runs to hold difficulty fixed by regression.")
     return ["(a) More classes, more harm from false negatives. Oracle − SimCLR linear: "
             + "; ".join(parts) + f". {most} against {fewest} classes (unpaired, Welch): gap "
             + _points(absolute).replace(" seeds", " seeds in the smaller group") + f", {rel_text}: {word}. "
             "The class count also changes the task's difficulty (SimCLR's error above), so neither "
-            "measure isolates the number of classes."]
+            "comparison alone isolates the number of classes; the class subsets are random draws per "
+            f"seed, so their difficulty varies at a fixed count. {held_text}"]
+
+
+def difficulty_held_fixed(measures: dict) -> Stat:
+    """The oracle − SimCLR gap's change per class with SimCLR's linear error held fixed: the
+    coefficient of the class count in a least-squares fit over every (class count, seed) run,
+    gap ~ 1 + classes + error (:func:`ifnd.report.stats.partial_slope`)."""
+    points = [(n, m["gap"][s], m["error"][s]) for n, m in measures.items() for s in m["gap"]]
+    return partial_slope([p[1] for p in points], [p[0] for p in points], [p[2] for p in points])
 
 
 def detect_rows(results: Results) -> list[tuple[str, pd.DataFrame]]:

@@ -38,20 +38,20 @@ import yaml
 
 from .. import vocabulary
 from ..config import get_dotted
+from ..data import dataset_classes
 from ..errors import UserError
-from ..pipeline import PRETRAIN_SECTIONS, Pipeline, config_difference
+from ..pipeline import Pipeline, config_difference
+from ..runspec import FRAMEWORK_GROUPS, GROUPS, PRETRAIN_SECTIONS, RunSpec
 
-GROUPS = vocabulary.RUN_GROUPS
 EVALUATIONS = vocabulary.EVALUATIONS
 # evaluations the workflow runs for every run of a group; others are optional there
-EXPECTED_EVALUATIONS = {"main": EVALUATIONS, "ablation": ("knn", "linear"), "classes": ("knn", "linear")}
-METHOD_ORDER = vocabulary.METHOD_ORDER
+EXPECTED_EVALUATIONS = {"main": EVALUATIONS, "ablation": ("knn", "linear"), "classes": ("knn", "linear"),
+                        **{group: EVALUATIONS for group in FRAMEWORK_GROUPS}}
 ABLATION_ORDER = ("attraction", "all_at_once", "one_level", "global_ranking")
 REFERENCE_EVALUATIONS = ("knn", "linear", "semisup_1", "semisup_10")
 
 # Class and training-image counts of the built-in datasets, for a run whose config keeps all
 # classes / all images (the counts are fixed by the datasets; see ifnd.data).
-DATASET_CLASSES = {"fashion-mnist": 10, "fashion-scenes": 10, "cifar10": 10, "synthetic": 10}
 DATASET_TRAIN_IMAGES = {"fashion-mnist": 60000, "fashion-scenes": 60000, "cifar10": 50000, "cifar100": 50000}
 DATASET_TEST_IMAGES = {"fashion-mnist": 10000, "fashion-scenes": 10000, "cifar10": 10000, "cifar100": 10000}
 
@@ -218,35 +218,18 @@ def read_fn_stats(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 # --------------------------------------------------------------------------- the runs
 
-@dataclass(frozen=True)
-class RunKey:
-    """Where a run sits in the tree: ``group/name[/c{classes}]/s{seed}``."""
-
-    group: str
-    name: str
-    seed: int
-    classes: int | None = None
-
-    @property
-    def subpath(self) -> Path:
-        return Path(vocabulary.run_path(self.group, self.name, self.seed, self.classes))
-
-    def __str__(self) -> str:
-        return self.subpath.as_posix()
-
-    def sort_key(self) -> tuple:
-        return (GROUPS.index(self.group) if self.group in GROUPS else len(GROUPS),
-                _name_rank(self.group, self.name), self.classes or 0, self.seed)
+def _order(key: RunSpec) -> tuple:
+    return key.sort_key(ABLATION_ORDER)
 
 
 def _name_rank(group: str, name: str) -> tuple:
-    order = ABLATION_ORDER if group == "ablation" else METHOD_ORDER
+    order = ABLATION_ORDER if group == "ablation" else vocabulary.METHOD_ORDER
     return (order.index(name) if name in order else len(order), name)
 
 
 @dataclass
 class Run:
-    key: RunKey
+    key: RunSpec
     run_dir: Path | None = None             # None when only evaluations were found
     config: dict | None = None              # config.resolved.yaml
     meta: dict | None = None                # meta.json
@@ -273,9 +256,9 @@ class Run:
         return get_dotted(self.config, dotted, default)
 
 
-def _discover(root: Path) -> list[RunKey]:
+def _discover(root: Path) -> list[RunSpec]:
     """Every run key found under ``runs/`` or ``evals/`` (either tree may lack some)."""
-    keys: set[RunKey] = set()
+    keys: set[RunSpec] = set()
     for tree in ("runs", "evals"):
         for group in GROUPS:
             base = root / tree / group
@@ -286,11 +269,11 @@ def _discover(root: Path) -> list[RunKey]:
                     for c_dir in name_dir.iterdir():
                         m = _CLASS_DIR.match(c_dir.name)
                         if m and c_dir.is_dir():
-                            keys.update(RunKey(group, name_dir.name, s, int(m.group(1)))
+                            keys.update(RunSpec(group, name_dir.name, s, int(m.group(1)))
                                         for s in _seed_dirs(c_dir))
                 else:
-                    keys.update(RunKey(group, name_dir.name, s) for s in _seed_dirs(name_dir))
-    return sorted(keys, key=RunKey.sort_key)
+                    keys.update(RunSpec(group, name_dir.name, s) for s in _seed_dirs(name_dir))
+    return sorted(keys, key=_order)
 
 
 def _seed_dirs(folder: Path) -> list[int]:
@@ -317,10 +300,9 @@ class Results:
         else:
             # the planned runs that have a run or evaluation folder (the report lists the
             # planned runs not found at all)
-            planned = (RunKey(r.kind, r.name, r.seed, r.classes) for r in self.pipeline.runs())
-            keys = sorted((k for k in planned if (self.root / "runs" / k.subpath).is_dir()
-                           or (self.root / "evals" / k.subpath).is_dir()), key=RunKey.sort_key)
-        self.runs: dict[RunKey, Run] = {key: self._load_run(key) for key in keys}
+            keys = sorted((k for k in self.pipeline.runs() if (self.root / "runs" / k.path).is_dir()
+                           or (self.root / "evals" / k.path).is_dir()), key=_order)
+        self.runs: dict[RunSpec, Run] = {key: self._load_run(key) for key in keys}
         self.references = self._load_references()
         self._check_runs()
         if self.pipeline is not None:
@@ -330,9 +312,9 @@ class Results:
     def _miss(self, what: str, where: str) -> None:
         self.missing.setdefault(what, []).append(where)
 
-    def _load_run(self, key: RunKey) -> Run:
-        run_dir = self.root / "runs" / key.subpath
-        eval_dir = self.root / "evals" / key.subpath
+    def _load_run(self, key: RunSpec) -> Run:
+        run_dir = self.root / "runs" / key.path
+        eval_dir = self.root / "evals" / key.path
         run = Run(key, run_dir if run_dir.is_dir() else None)
         if run.run_dir is None:
             self._miss("run folder", str(key))
@@ -434,18 +416,12 @@ class Results:
         for key, run in self.runs.items():
             if run.config is None:
                 continue
-            path = self.root / "runs" / key.subpath / "config.resolved.yaml"
+            path = self.root / "runs" / key.path / "config.resolved.yaml"
             recorded = run.cfg("data.name")
             if recorded != dataset:
                 raise UserError(f"{path}: a run on {recorded!r}, but the config's dataset is "
                                 f"{dataset!r}; {hint}")
-            spec = pipe.find_run(str(key))
-            overrides = pipe.run_overrides(spec)
-            if key.classes is not None:
-                # `ifnd pretrain --classes` draws the classes with the run seed and scales the
-                # validation split to them (from the dataset): derived, not set in the config
-                overrides += [(k, run.cfg(k)) for k in ("data.classes", "data.val_subset")]
-            diff = config_difference(run.config, cfg, PRETRAIN_SECTIONS, overrides)
+            diff = config_difference(run.config, cfg, PRETRAIN_SECTIONS, key.overrides(cfg))
             if diff:
                 raise UserError(f"{path}: made with another config ({diff}); {hint}")
         for job in pipe.jobs:
@@ -478,7 +454,7 @@ class Results:
             if key.classes is not None:
                 classes = run.cfg("data.classes")
                 if isinstance(classes, list) and len(classes) != key.classes:
-                    raise UserError(f"{self.root / 'runs' / key.subpath}: folder says {key.classes} "
+                    raise UserError(f"{self.root / 'runs' / key.path}: folder says {key.classes} "
                                     f"classes but data.classes lists {len(classes)}")
 
     # ------------------------------------------------------------------ queries
@@ -537,7 +513,7 @@ class Results:
     def main_config(self) -> dict | None:
         """The resolved config of a main IFND run (else any run), for what-was-run facts."""
         ordered = sorted(self.runs.values(), key=lambda r: (r.key.group != "main", r.key.name != "ifnd",
-                                                            r.key.sort_key()))
+                                                            _order(r.key)))
         for run in ordered:
             if run.config is not None:
                 return run.config
@@ -563,10 +539,10 @@ def _class_count(run: Run) -> int | None:
     classes = run.cfg("data.classes")
     if isinstance(classes, list) and classes:
         return len(classes)
-    name = run.cfg("data.name")
-    if name == "cifar100":
-        return 20 if run.cfg("data.label_kind") == "coarse" else 100
-    return DATASET_CLASSES.get(name)
+    try:
+        return dataset_classes(run.config["data"])
+    except (UserError, KeyError, TypeError):  # an ImageFolder tree not on this machine
+        return None
 
 
 # --------------------------------------------------------------------------- command line

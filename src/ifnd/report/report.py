@@ -22,6 +22,8 @@ import yaml
 
 from ..config import atomic_write_text, get_dotted, load_config
 from ..errors import UserError
+from ..runspec import FRAMEWORK_GROUPS
+from ..vocabulary import FRAMEWORKS
 from .claims import class_gaps, detect_rows, section_claims
 from .collect import DATASET_TEST_IMAGES, DATASET_TRAIN_IMAGES, Results
 from .figures import FIGURES
@@ -139,7 +141,8 @@ def section_what_was_run(results: Results, cfg: dict) -> list[str]:
              markdown_table(pd.DataFrame(rows)), "", _which_numbers_chose(results), ""]
     # runs found vs planned
     found = []
-    for group, title in (("main", "main"), ("ablation", "ablation"), ("classes", "class sweep")):
+    for group, title in (("main", "main"), ("ablation", "ablation"), ("classes", "class sweep"),
+                         *((g, FRAMEWORKS[g]) for g in FRAMEWORK_GROUPS)):
         for name in results.names(group):
             runs = results.select(group, name)
             seeds = sorted({r.key.seed for r in runs})
@@ -154,7 +157,12 @@ def section_what_was_run(results: Results, cfg: dict) -> list[str]:
               f"- ablations (seeds {_fmt(wf.get('ablation_seeds'))}): "
               + ("; ".join(f"**{k}** = {_fmt(v)}" for k, v in (wf.get('ablations') or {}).items()) or "none") + ";",
               f"- class sweep {_fmt(wf.get('class_sweep'))} classes (seeds {_fmt(wf.get('class_sweep_seeds'))}) "
-              "plus the full set from the main runs.", ""]
+              "plus the full set from the main runs;",
+              "- the methods on another base framework: "
+              + ("; ".join(f"**{FRAMEWORKS[k]}** (seeds {_fmt(v.get('seeds'))}, settings {_fmt(v.get('set') or {})})"
+                           for k, v in (wf.get("frameworks") or {}).items())
+                 or f"none (every table is {FRAMEWORKS[(cfg.get('train') or {}).get('framework') or 'simclr']}'s)")
+              + ".", ""]
     missing = _planned_missing(results, wf)
     if missing:
         lines += [f"Planned but not found: {', '.join(missing)}.", ""]
@@ -246,6 +254,13 @@ def section_cut(results: Results, cfg: dict) -> list[str]:
     if devices:
         lines.append("- **Device**: " + ", ".join(f"{d} ({n} runs)" for d, n in devices.most_common()) + ".")
     wf = cfg.get("workflow") or {}
+    main_fw = get_dotted(src, "train.framework", None) or "simclr"
+    others = [FRAMEWORKS[g] for g in FRAMEWORK_GROUPS if results.names(g)]
+    lines.append(f"- **Framework**: the main tables are {FRAMEWORKS[main_fw]}'s"
+                 + (f", with {', '.join(others)} rows beside them (`workflow.frameworks`)" if others else
+                    "; the paper's ImageNet experiments follow MoCo v2, which this experiment did not run "
+                    "(`workflow.frameworks` is empty: the budget of the experiment's config, see its "
+                    "comments; `make reproduce CONFIGFILE=config/moco.yaml` runs MoCo v2 alone)") + ".")
     seeds = []
     for group, planned in (("main", "seeds"), ("ablation", "ablation_seeds"), ("classes", "class_sweep_seeds")):
         found = sorted({k.seed for k in results.runs if k.group == group})
@@ -413,6 +428,12 @@ def section_reading(results: Results) -> list[str]:
         if gi.n and go.n and go.mean > 0:
             out.append(f"Oracle removal of the true false negatives gains {100 * go.mean:.2f} points of linear "
                        f"top-1 over SimCLR; IFND recovers {100 * gi.mean / go.mean:.0f}% of that gain.")
+    for group in FRAMEWORK_GROUPS:  # the same comparison on another framework, against its own baseline
+        for m in [m for m in results.names(group) if m != "simclr"]:
+            d = paired_difference(results.metric(group, m, "linear"), results.metric(group, "simclr", "linear"))
+            if d.n:
+                out.append(_ci_sentence(f"{FRAMEWORKS[group]}: {SHORT_LABELS.get(m, m)} − {FRAMEWORKS[group]} "
+                                        "linear top-1", d))
     out += _floor_sentences(results, labels)
     fn = {c: summarise(results.final_batch_stat("main", "ifnd", c))
           for c in ("fn_per_anchor", "fn_precision", "fn_recall", "true_fn_per_anchor")}

@@ -12,7 +12,7 @@ import numpy as np
 from scipy import stats as sps
 
 __all__ = ["Stat", "summarise", "paired_difference", "unpaired_difference", "verdict", "p_value",
-           "holm", "detectable_effect", "slope"]
+           "holm", "detectable_effect", "slope", "partial_slope"]
 
 
 @dataclass(frozen=True)
@@ -149,3 +149,29 @@ def slope(series: Mapping[int, Mapping[float, float]], confidence: float = 0.95)
         if ok.sum() >= 2 and np.ptp(xs[ok]) > 0:
             slopes[seed] = float(np.polyfit(xs[ok], ys[ok], 1)[0])
     return summarise(slopes, confidence)
+
+
+def partial_slope(y: Iterable[float], x: Iterable[float], control: Iterable[float],
+                  confidence: float = 0.95) -> Stat:
+    """The least-squares coefficient of ``x`` in ``y ~ 1 + x + control`` (the change of ``y``
+    per unit of ``x`` with ``control`` held fixed), with its t interval on n - 3 degrees of
+    freedom; ``n`` is the number of points, ``std`` the coefficient's standard error. Fewer than
+    four points, or ``x`` and ``control`` collinear, give the coefficient without an interval
+    (or nothing)."""
+    y, x, c = (np.asarray(list(v), dtype=float) for v in (y, x, control))
+    ok = np.isfinite(y) & np.isfinite(x) & np.isfinite(c)
+    y, x, c = y[ok], x[ok], c[ok]
+    n = int(y.size)
+    if n < 3:
+        return Stat(n)
+    design = np.column_stack([np.ones(n), x, c])
+    if np.linalg.matrix_rank(design) < 3:
+        return Stat(n)
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    if n == 3:
+        return Stat(n, float(coef[1]))
+    resid = y - design @ coef
+    sigma2 = float(resid @ resid) / (n - 3)
+    se = math.sqrt(sigma2 * float(np.linalg.inv(design.T @ design)[1, 1]))
+    half = float(sps.t.ppf(0.5 + confidence / 2, n - 3)) * se
+    return Stat(n, float(coef[1]), se, float(coef[1]) - half, float(coef[1]) + half)

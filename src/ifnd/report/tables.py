@@ -23,6 +23,7 @@ import pandas as pd
 from ..config import atomic_write_text, flatten
 from .. import vocabulary
 from ..errors import UserError
+from ..runspec import FRAMEWORK_GROUPS
 from .collect import Results, add_results_arguments, detect_floor_at, results_of
 from .markdown import Metric, fmt_diff, fmt_value, markdown_table
 from .stats import Stat, detectable_effect, paired_difference, summarise
@@ -107,12 +108,26 @@ def _row_n(stats: Iterable[Stat | None]) -> int:
     return max((s.n for s in stats if s is not None), default=0)
 
 
-def _method_label(name: str) -> str:
-    return METHOD_LABELS.get(name, name)
+def _method_label(name: str, framework: str = "simclr") -> str:
+    return vocabulary.method_label(name, framework)
 
 
-def _diff_label(name: str, base: str = "simclr") -> str:
-    return f"{SHORT_LABELS.get(name, name)} − {SHORT_LABELS.get(base, base)}"
+def _diff_label(name: str, base: str = "simclr", framework: str = "simclr") -> str:
+    if framework == "simclr":
+        return f"{SHORT_LABELS.get(name, name)} − {SHORT_LABELS.get(base, base)}"
+    label = vocabulary.FRAMEWORKS[framework]
+    return f"{label} {SHORT_LABELS.get(name, name)} − {label}"
+
+
+def main_framework(results: Results) -> str:
+    """The base framework of the main runs (train.framework; absent: SimCLR)."""
+    return ((results.main_config() or {}).get("train") or {}).get("framework") or "simclr"
+
+
+def method_groups(results: Results) -> list[tuple[str, str]]:
+    """(group, framework) of every group of method runs: the main runs, then each other
+    framework's (workflow.frameworks), which the tables show beside them."""
+    return [("main", main_framework(results))] + [(g, g) for g in FRAMEWORK_GROUPS if results.names(g)]
 
 
 def dataset_label(results: Results) -> str:
@@ -131,9 +146,10 @@ def _accuracy_table(results: Results, name: str, title: str,
     ``floors``: {floor row label: {metric key: {seed: value}}}.
     """
     records, shown = [], []
-    methods = results.names("main")
-    per_method = {m: {metric.key: results.metric("main", m, ev, fld) for metric, ev, fld in metrics}
-                  for m in methods}
+    groups = method_groups(results)
+    per_group = {g: {m: {metric.key: results.metric(g, m, ev, fld) for metric, ev, fld in metrics}
+                     for m in results.names(g)} for g, _ in groups}
+    methods, per_method = list(per_group["main"]), per_group["main"]
 
     def add(row: str, label: str, kind: str, cells: dict[str, Stat | None], diff: bool = False):
         rec = {"row": row, "label": label, "kind": kind}
@@ -145,17 +161,25 @@ def _accuracy_table(results: Results, name: str, title: str,
                for m, _, _ in metrics}
         shown.append({"Method": label, "n": n, **{m.header: fmt[m.key] for m, _, _ in metrics}})
 
-    for m in methods:
-        add(m, _method_label(m), "method", {k: summarise(v) for k, v in per_method[m].items()})
+    for group, framework in groups:
+        for m, values in per_group[group].items():
+            add(m if group == "main" else f"{group}:{m}", _method_label(m, framework), "method",
+                {k: summarise(v) for k, v in values.items()})
     for row, label, cells in references:
         if any(s is not None and s.n for s in cells.values()):
             add(row, label, "reference", cells)
-    if "simclr" in methods:
-        for m in methods:
+    for group, framework in groups:  # each framework's methods against its own baseline
+        mine = per_group[group]
+        if "simclr" not in mine:
+            continue
+        prefix = "" if group == "main" else f"{group}:"
+        for m in mine:
             if m == "simclr":
                 continue
-            cells = {k: paired_difference(per_method[m][k], per_method["simclr"][k]) for k in per_method[m]}
-            add(f"diff:{m}-simclr", _diff_label(m), "difference", cells, diff=True)
+            cells = {k: paired_difference(mine[m][k], mine["simclr"][k]) for k in mine[m]}
+            add(f"diff:{prefix}{m}-{prefix}simclr", _diff_label(m, framework=framework), "difference",
+                cells, diff=True)
+    if "simclr" in methods:
         for label, per_seed in (floors or {}).items():
             cells = {k: paired_difference(per_method["simclr"][k], per_seed[k]) for k in per_seed}
             if any(c.n for c in cells.values()):
@@ -323,7 +347,10 @@ def table4_fn_stats(results: Results) -> Table:
     columns = {ACCEPT.key: "acceptance_rate", FN.key: "fn_per_anchor", PREC.key: "fn_precision",
                REC.key: "fn_recall", TRUE_FN.key: "true_fn_per_anchor"}
     records, shown = [], []
-    rows = [("main", m) for m in results.names("main")] + [("ablation", a) for a in results.names("ablation")]
+    frameworks = dict(method_groups(results))
+    rows = ([("main", m) for m in results.names("main")] + [(g, m) for g in frameworks if g != "main"
+                                                              for m in results.names(g)]
+            + [("ablation", a) for a in results.names("ablation")])
     for group, name in rows:
         runs = results.select(group, name)
         finals = [r.final_batch() for r in runs]
@@ -332,7 +359,7 @@ def table4_fn_stats(results: Results) -> Table:
             continue
         cells = {m.key: summarise(results.final_batch_stat(group, name, columns[m.key])) for m in batch_metrics}
         n = sum(f is not None for f in finals)
-        label = _method_label(name) if group == "main" else f"ablation: {name}"
+        label = f"ablation: {name}" if group == "ablation" else _method_label(name, frameworks[group])
         rec = {"section": "in-batch", "row": f"{group}:{name}", "label": label, "level": np.nan,
                "final_epoch": max(epochs), "runs": n}
         for m in batch_metrics:
@@ -495,13 +522,13 @@ def _metric_row(table: str, row: str) -> str | None:
     if table in ("table1_linear", "table2_semisup"):
         if row.startswith("diff:"):
             return None
-        return row.split(":", 1)[1] if row.startswith("ref:") else row
+        return row.split(":", 1)[1] if row.startswith("ref:") else row.replace(":", "_")  # moco:ifnd -> moco_ifnd
     if table == "table3_ablations":
         return None if row == "ifnd" else row.replace(":", "_")  # ifnd: the main run's row
     if table == "table4_fn_stats":
         if row.startswith("main:"):
             return row.split(":", 1)[1]
-        return row.replace(":", "_") if row.startswith("ablation:") else None
+        return row.replace(":", "_") if row.split(":")[0] in ("ablation",) + FRAMEWORK_GROUPS else None
     return None
 
 

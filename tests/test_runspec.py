@@ -1,0 +1,87 @@
+"""The run specification (ifnd.runspec): one spelling of a run's path, config and folders."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ifnd import data as data_module
+from ifnd.config import load_config
+from ifnd.errors import UserError
+from ifnd.pipeline import Pipeline
+from ifnd.runspec import RunSpec, class_subset_overrides
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = [str(REPO / "config/config.yaml"), str(REPO / "config/test.yaml")]
+
+
+@pytest.mark.parametrize("path,spec", [
+    ("main/ifnd/s0", RunSpec("main", "ifnd", 0)),
+    ("ablation/one_level/s12", RunSpec("ablation", "one_level", 12)),
+    ("classes/oracle/c5/s2", RunSpec("classes", "oracle", 2, 5)),
+])
+def test_a_path_parses_to_its_spec_and_back(path, spec):
+    assert RunSpec.parse(path) == spec and spec.path == path
+
+
+@pytest.mark.parametrize("bad", ["main/ifnd", "main/ifnd/0", "other/ifnd/s0", "classes/simclr/s0",
+                                 "/main/ifnd/s0"])
+def test_a_bad_path_is_one_clear_error(bad):
+    with pytest.raises(UserError, match="is not a run path"):
+        RunSpec.parse(bad)
+
+
+def test_overrides_of_each_group():
+    cfg = load_config(CONFIGS[0])
+    assert RunSpec("main", "oracle", 3).overrides(cfg) == [("method.name", "oracle"), ("train.seed", 3)]
+    # an ablation is an IFND run with its entry's changes (a control names its own method)
+    assert RunSpec("ablation", "one_level", 1).overrides(cfg) == [
+        ("method.name", "ifnd"), ("fnd.levels", [20]), ("fnd.kmeans_seeds", [0]), ("train.seed", 1)]
+    over = dict(RunSpec("ablation", "schedule_matched_oracle", 0).overrides(cfg))
+    assert over["method.name"] == "oracle_scheduled"
+    with pytest.raises(UserError, match="unknown ablation 'nope'"):
+        RunSpec("ablation", "nope", 0).overrides(cfg)
+
+
+def test_the_class_draw_needs_no_dataset(monkeypatch):
+    """Building a class-sweep run's config reads no image: numbers hand-checked against
+    numpy.random.default_rng([seed, n, 7]).choice(10, n, replace=False)."""
+    def no_data(*args, **kwargs):
+        raise AssertionError("a dataset was loaded to build a config")
+
+    monkeypatch.setattr(data_module, "load_dataset", no_data)
+    cfg = load_config(CONFIGS[0])  # Fashion-MNIST: 10 classes, 5000 validation images
+    import numpy as np
+    for seed, n in ((0, 2), (1, 5), (2, 2)):
+        want = sorted(int(c) for c in np.random.default_rng([seed, n, 7]).choice(10, size=n, replace=False))
+        got = dict(class_subset_overrides(cfg, n, seed))
+        assert got["data.classes"] == want
+        assert got["data.val_subset"] == 5000 * n // 10
+    with pytest.raises(UserError, match="between 2 and 10"):
+        class_subset_overrides(cfg, 11, 0)
+
+
+def test_state_folder_is_the_config_s_and_the_pipeline_uses_the_spec():
+    pipe = Pipeline.from_files(CONFIGS)
+    for run in pipe.runs():
+        assert pipe.find_run(run.path) is not None
+        folder = pipe.state_dir(run)
+        assert folder.startswith(f"state/{pipe.experiment}/{run.path}/")
+        assert folder == run.state_folder(pipe.cfg, pipe.experiment)  # one definition
+        assert pipe.run_dir(run) == f"results/{pipe.experiment}/runs/{run.path}"
+    a, b = RunSpec("main", "ifnd", 0), RunSpec("main", "simclr", 0)
+    assert a.state_folder(pipe.cfg, "x").split("/")[-1] != b.state_folder(pipe.cfg, "x").split("/")[-1]
+    with pytest.raises(UserError, match="is not a run of experiment 'test'"):
+        pipe.find_run("main/nope/s0")
+
+
+def test_a_multi_gpu_pretraining_job_runs_the_same_command_under_torchrun(tmp_path):
+    """The Snakemake rule wraps the pipeline's command in torchrun when the job asks for GPUs."""
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--configfile", "config/test.yaml",
+                           "--set-resources", "pretrain:gpu=2", "--forceall",
+                           "results/test/runs/main/ifnd/s0/model.pt"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert ("torchrun --standalone --nproc-per-node 2 --no-python ifnd pretrain --config config/config.yaml "
+            "config/test.yaml --run main/ifnd/s0") in proc.stdout
