@@ -179,6 +179,8 @@ def test_claims_section_states_each_claim_with_paired_evidence(results_dir):
     assert "10 classes: gap +9.50 points [95% CI +3.15, +15.85], 2 seeds, 33% of SimCLR's error (29.0%)" in text
     assert "10 against 2 classes (unpaired, Welch): gap +8.50 points (one seed, no interval)" in text
     assert "not resolved at this scale. The class count also changes the task's difficulty" in text
+    # the 4 runs' fit gap ~ classes + error leaves the class count unresolved (interval spans 0)
+    assert "each further class changes the gap by +0.90 points [95% CI -26.88, +28.68]" in text
     # (b): least-squares slope of 60, 55, 50% at epochs 1, 3, 15 is -0.7 / 114.667 per epoch
     assert "simclr: precision over epochs 1–15, slope -6.10 points per 10 epochs (one seed, no interval)" in text
     assert "not resolved: one SimCLR seed gives no interval" in text

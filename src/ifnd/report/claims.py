@@ -145,7 +145,7 @@ def claim_a(results: Results) -> list[str]:
                 + (f" [95% CI {100 * relative.ci_low:+.0f}, {100 * relative.ci_high:+.0f}]"
                    if relative.n > 1 else " (no interval)"))
     held = difficulty_held_fixed(measures)
-    if held.n >= 4 and verdict(held) != "spans zero" and word.startswith("not resolved"):
+    if held.n >= 4 and verdict(held) in ("above zero", "below zero") and word.startswith("not resolved"):
         word = ("supported with difficulty held fixed" if verdict(held) == "above zero"
                 else "contradicted with difficulty held fixed")
     held_text = (f"With SimCLR's error held fixed (least squares over the {held.n} runs: gap ~ classes "
