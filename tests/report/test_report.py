@@ -31,6 +31,8 @@ def config_file(tmp_path):
 
 
 def _report(results_dir, config_file, *extra) -> str:
+    assert main(["tables", "--results", str(results_dir), "--config", str(config_file),
+                 "--out", str(results_dir / "tables")]) == 0
     assert main(["figures", "--results", str(results_dir)]) == 0
     out = results_dir / "report.md"
     assert main(["report", "--results", str(results_dir), "--config", str(config_file), *extra,
@@ -116,6 +118,8 @@ def test_report_with_override_file_and_missing_figures(results_dir, config_file,
     override = config_file.parent / "small.yaml"
     override.write_text("train:\n  progress: false\n")
     out = tmp_path / "elsewhere" / "report.md"
+    assert main(["tables", "--results", str(results_dir), "--config", str(config_file), str(override),
+                 "--out", str(results_dir / "tables")]) == 0
     assert main(["report", "--results", str(results_dir), "--config", str(config_file), str(override),
                  "--out", str(out)]) == 0
     text = out.read_text()
@@ -285,7 +289,7 @@ def test_provenance_tells_whether_the_runs_code_differs(tmp_path):
     a version this checkout cannot resolve is said to be unknown."""
     import subprocess
 
-    from ifnd.report.report import code_changes, compare_versions
+    from ifnd.report.provenance import code_changes, compare_versions
 
     repo = tmp_path / "repo"
 
@@ -351,3 +355,17 @@ def test_claim_a_holds_difficulty_fixed_by_regression():
     held = difficulty_held_fixed(measures(0.0))
     assert held.n == 7 and abs(held.mean) < 1e-12 and held.ci_low <= 0 <= held.ci_high
     assert abs(difficulty_held_fixed(measures(0.002)).mean - 0.002) < 1e-12
+
+
+def test_report_shows_the_tables_the_pipeline_wrote(results_dir, config_file):
+    """`ifnd report` reads the tables of `ifnd tables` (its job's inputs), never rebuilds them:
+    a table file changed after `ifnd tables` is what the report shows; a missing one is one
+    clear error."""
+    _report(results_dir, config_file)
+    marked = results_dir / "tables" / "table3_ablations.md"
+    marked.write_text(marked.read_text() + "\n- A note only this file holds.\n")
+    out = results_dir / "report.md"
+    assert main(["report", "--results", str(results_dir), "--config", str(config_file), "--out", str(out)]) == 0
+    assert "- A note only this file holds." in out.read_text()
+    marked.unlink()
+    assert main(["report", "--results", str(results_dir), "--config", str(config_file), "--out", str(out)]) == 2

@@ -287,12 +287,12 @@ class Results:
     file (e.g. ``"linear.json"``) to the runs that lack it; ``notes`` holds other remarks.
     """
 
-    def __init__(self, root: str | Path, cfg: dict | None = None):
+    def __init__(self, root: str | Path, cfg: dict | None = None, pipeline: Pipeline | None = None):
         self.root = Path(root)
         if not self.root.is_dir():
             raise UserError(f"results folder not found: {self.root}")
         self.cfg = cfg
-        self.pipeline = Pipeline(cfg) if cfg is not None else None
+        self.pipeline = pipeline if pipeline is not None or cfg is None else Pipeline(cfg)
         self.missing: dict[str, list[str]] = {}
         self.notes: list[str] = []
         if self.pipeline is None:

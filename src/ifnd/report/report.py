@@ -11,8 +11,6 @@ in their own clearly labelled section.
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -22,14 +20,16 @@ import yaml
 
 from ..config import atomic_write_text, get_dotted, load_config
 from ..errors import UserError
+from ..pipeline import Pipeline
 from ..runspec import FRAMEWORK_GROUPS
-from ..vocabulary import FRAMEWORKS
+from ..vocabulary import FRAMEWORKS, TABLES
 from .claims import class_gaps, detect_rows, section_claims
 from .collect import DATASET_TEST_IMAGES, DATASET_TRAIN_IMAGES, Results
 from .figures import FIGURES
 from .markdown import markdown_table
+from .provenance import section_provenance
 from .stats import paired_difference, summarise
-from .tables import DATASET_LABELS, SHORT_LABELS, build_tables, dataset_label
+from .tables import DATASET_LABELS, SHORT_LABELS, dataset_label
 
 # The paper's scale as described in docs/method.md ("Datasets and scales").
 PAPER_DATASETS = "CIFAR-10, CIFAR-100, ImageNet-100 and ImageNet"
@@ -462,10 +462,14 @@ def section_reading(results: Results) -> list[str]:
     return lines + [""]
 
 
-def section_tables(results: Results) -> list[str]:
+def section_tables(tables_dir: Path) -> list[str]:
+    """The tables as `ifnd tables` wrote them (the pipeline's own job): read, never recomputed."""
     lines = ["## Tables", "", "Also written as CSV (full precision) and markdown under `tables/` by `ifnd tables`.", ""]
-    for table in build_tables(results):
-        lines += [table.markdown("###"), ""]
+    for name in TABLES:
+        md = tables_dir / f"{name}.md"
+        if not md.is_file():
+            raise UserError(f"{md} not found: run `ifnd tables` first (the report shows the tables it wrote)")
+        lines += [md.read_text(), ""]
     return lines
 
 
@@ -521,75 +525,6 @@ def section_missing(results: Results) -> list[str]:
     return lines + [""]
 
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-# What decides a run's numbers. Not this package: it renders every run at report time, with
-# whatever code runs the report.
-NUMBER_PATHS = ("src", "workflow", "Snakefile", "config", ":(exclude)src/ifnd/report")
-
-
-def code_changes(base: str, other: str, root: Path = REPO_ROOT) -> list[str] | None:
-    """The files under :data:`NUMBER_PATHS` that differ between two recorded code versions
-    (meta.json ``code_version``), or None where this checkout cannot tell: no git, a commit it
-    does not have, a package version, or uncommitted changes (``-dirty``)."""
-    if not all(re.fullmatch(r"[0-9a-f]{7,40}", v) for v in (base, other)):
-        return None
-    try:
-        diff = subprocess.run(["git", "diff", "--name-only", base, other, "--", *NUMBER_PATHS],
-                              cwd=root, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return diff.stdout.split() if diff.returncode == 0 else None
-
-
-def compare_versions(versions: list[str], root: Path = REPO_ROOT) -> list[str]:
-    """Lines saying whether several code versions differ where it matters for the numbers,
-    each compared with the first (the one most runs used)."""
-    base, where = versions[0], "src/ (except src/ifnd/report/), workflow/, Snakefile and config/"
-    changes = {v: code_changes(base, v, root) for v in versions[1:]}
-    if all(c == [] for c in changes.values()):
-        return [f"These commits have the same {where} (git diff), so every run used the same "
-                "code and settings; they differ only outside these paths."]
-    lines = ["The runs come from different code versions; compare them with care. Against "
-             f"`{base}`:", ""]
-    for v, c in changes.items():
-        if c is None:
-            lines.append(f"- `{v}`: cannot be compared here (not a commit of this checkout, "
-                         "or uncommitted changes)")
-        elif not c:
-            lines.append(f"- `{v}`: the same {where}")
-        else:
-            shown = ", ".join(f"`{f}`" for f in c[:8]) + (f", … ({len(c) - 8} more)" if len(c) > 8 else "")
-            lines.append(f"- `{v}`: differs in {shown}")
-    return lines + [""]
-
-
-def run_code_versions(meta: dict) -> list[str]:
-    """The commits a pretraining run trained under: meta.json ``code_versions`` (several when
-    it was resumed under other code), else its one ``code_version``."""
-    listed = meta.get("code_versions")
-    if isinstance(listed, list) and listed:
-        return [str(v) for v in dict.fromkeys(listed)]
-    return [str(meta.get("code_version"))]
-
-
-def section_provenance(results: Results) -> list[str]:
-    versions = Counter(v for r in results.runs.values() if r.meta for v in run_code_versions(r.meta))
-    lines = ["## Provenance", ""]
-    if versions:
-        lines.append("Code versions of the runs (meta.json; a resumed run counts each commit it "
-                     "ran under): " + ", ".join(f"`{v}` ({n} run{'' if n == 1 else 's'})"
-                                                for v, n in versions.most_common()) + ".")
-        if len(versions) > 1:
-            lines += compare_versions([v for v, _ in versions.most_common()])
-        pk = next((r.meta.get("packages") for r in results.runs.values()
-                   if r.meta and isinstance(r.meta.get("packages"), dict)), None)
-        if pk:
-            lines.append("Packages of the first run: " + ", ".join(f"{k} {v}" for k, v in pk.items()) + ".")
-    else:
-        lines.append("No meta.json found.")
-    return lines + [""]
-
-
 def _render_yaml(value, indent: int = 0) -> list[str]:
     pad = "  " * indent
     lines = []
@@ -632,7 +567,8 @@ def section_reference_values(path: Path | None) -> list[str]:
 # --------------------------------------------------------------------------- the report
 
 def build_report(results: Results, cfg: dict, out_path: Path, figures_dir: Path,
-                 reference_values: Path | None = None, config_files=()) -> str:
+                 reference_values: Path | None = None, config_files=(), tables_dir: Path | None = None) -> str:
+    tables_dir = Path(tables_dir) if tables_dir is not None else results.root / "tables"
     dataset = _dataset(results, cfg)
     lines = [f"# IFND reproduction report: {dataset}", "",
              "Incremental False Negative Detection for Contrastive Learning (Chen et al., ICLR 2022), "
@@ -646,7 +582,7 @@ def build_report(results: Results, cfg: dict, out_path: Path, figures_dir: Path,
     lines += section_method_choices(results, cfg)
     lines += section_cut(results, cfg)
     lines += section_timings(results)
-    lines += section_tables(results)
+    lines += section_tables(tables_dir)
     lines += section_figures(figures_dir, out_path)
     lines += section_detection(results)
     lines += section_missing(results)
@@ -692,11 +628,9 @@ def update_readme(readme: Path, tables_dir: Path, report: Path) -> None:
 
 def run(args) -> int:
     cfg = load_config(args.config[0], extra_files=args.config[1:])
-    if args.results is None:
-        from ..pipeline import Pipeline
-
-        args.results = Pipeline(cfg, args.config).root
-    results = Results(args.results, cfg)
+    pipe = Pipeline(cfg, args.config)
+    args.results = args.results or pipe.root
+    results = Results(args.results, cfg, pipeline=pipe)
     out = Path(args.out) if args.out else Path(args.results) / "report.md"
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file name such as {out / 'report.md'}")
