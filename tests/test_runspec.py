@@ -20,6 +20,7 @@ CONFIGS = [str(REPO / "config/config.yaml"), str(REPO / "config/test.yaml")]
     ("main/ifnd/s0", RunSpec("main", "ifnd", 0)),
     ("ablation/one_level/s12", RunSpec("ablation", "one_level", 12)),
     ("classes/oracle/c5/s2", RunSpec("classes", "oracle", 2, 5)),
+    ("moco/oracle/s1", RunSpec("moco", "oracle", 1)),
 ])
 def test_a_path_parses_to_its_spec_and_back(path, spec):
     assert RunSpec.parse(path) == spec and spec.path == path
@@ -50,7 +51,13 @@ def test_the_class_draw_needs_no_dataset(monkeypatch):
     def no_data(*args, **kwargs):
         raise AssertionError("a dataset was loaded to build a config")
 
+    import ifnd.runspec as runspec_module
+
     monkeypatch.setattr(data_module, "load_dataset", no_data)
+    for name in ("load_dataset", "load_fashion_mnist", "load_scenes", "load_cifar"):  # any copy it may hold
+        if hasattr(runspec_module, name):
+            monkeypatch.setattr(runspec_module, name, no_data)
+    monkeypatch.setattr("ifnd.data.fashion_mnist.load_fashion_mnist", no_data)
     cfg = load_config(CONFIGS[0])  # Fashion-MNIST: 10 classes, 5000 validation images
     import numpy as np
     for seed, n in ((0, 2), (1, 5), (2, 2)):
@@ -85,3 +92,64 @@ def test_a_multi_gpu_pretraining_job_runs_the_same_command_under_torchrun(tmp_pa
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert ("torchrun --standalone --nproc-per-node 2 --no-python ifnd pretrain --config config/config.yaml "
             "config/test.yaml --run main/ifnd/s0") in proc.stdout
+
+
+def _write_idx(path, array):
+    import numpy as np
+
+    array = np.asarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + array.tobytes())
+
+
+def test_a_class_subset_too_small_for_the_images_is_one_error_when_it_loads(tmp_path):
+    """Fashion-MNIST files (IDX format) with 30 images per class: 2 classes cannot give 100
+    training images besides the validation ones; the config builds, the data loader refuses."""
+    import numpy as np
+
+    from ifnd.data import load_dataset
+
+    for prefix, n in (("train", 300), ("t10k", 20)):
+        _write_idx(tmp_path / f"{prefix}-images-idx3-ubyte", np.zeros((n, 28, 28)))
+        _write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+    cfg = load_config(CONFIGS[0], {"data.root": str(tmp_path), "data.train_subset": 100,
+                                   "data.val_subset": 20, "train.batch_size": 32})
+    run_cfg = RunSpec("classes", "simclr", 0, 2).config(cfg)
+    assert run_cfg["data"]["val_subset"] == 4 and len(run_cfg["data"]["classes"]) == 2
+    with pytest.raises(UserError, match=r"data.classes \[.*\]: these classes hold 56 training images"):
+        load_dataset(run_cfg["data"], "train")
+
+
+def test_the_moco_group_runs_the_methods_on_moco():
+    cfg = load_config(CONFIGS[0], extra_files=[CONFIGS[1]])
+    run = RunSpec.parse("moco/ifnd/s0")
+    assert run == RunSpec("moco", "ifnd", 0) and run.framework == "moco"
+    assert RunSpec("main", "ifnd", 0).framework is None
+    over = dict(run.overrides(cfg))
+    assert over["method.name"] == "ifnd" and over["train.framework"] == "moco" and over["train.lr"] == 0.06
+    assert over["train.moco"]["queue_size"] == 128
+    assert "workflow.frameworks.moco.set" in run.pretrain_keys()
+    with pytest.raises(UserError, match="workflow.frameworks has no 'moco' entry"):
+        run.overrides(load_config(CONFIGS[0]))
+
+
+def test_only_the_canonical_path_names_a_run():
+    pipe = Pipeline.from_files(CONFIGS)
+    for bad in ("main/ifnd/s00", "classes/simclr/c02/s0"):
+        with pytest.raises(UserError):
+            pipe.find_run(bad)
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--ablation", "nonsense"], "unknown ablation 'nonsense'"),
+    (["--classes", "1"], "between 2 and 10"),
+    (["--classes", "11"], "between 2 and 10"),
+    (["--ablation", "one_level", "--classes", "2"], "exclusive"),
+])
+def test_bad_variant_flags_are_one_error_line(tmp_path, capsys, flags, message):
+    from ifnd.cli import main
+
+    assert main(["pretrain", "--config", CONFIGS[0], "--set", "data.name=synthetic", *flags,
+                 "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

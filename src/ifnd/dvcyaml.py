@@ -55,7 +55,7 @@ HEADER = """\
 
 # The comment above the first stage of each Snakemake rule.
 RULE_NOTES = {
-    "pretrain": "pretraining: one stage per run (method, ablation or class subset, and seed)",
+    "pretrain": "pretraining: one stage per run (method, ablation, class subset or framework, and seed)",
     "splits": "the labelled subsets of the semi-supervised evaluations, per fraction and seed",
     "evaluate": "evaluations of every run's encoder (kNN, linear probe, semi-supervised)",
     "rawpixels": "references: raw pixels, supervised ceiling, detector floors, untrained encoder",
@@ -180,7 +180,7 @@ def _members(pipe: Pipeline):
             family += "-" + "-".join(Path(d).stem for d, _ in reads)
         yield family, values, job_of(pipe.run_files(run)[0]), subs + reads
     for tag in pipe.fractions:
-        for seed in pipe.wf["seeds"]:
+        for seed in pipe.split_seeds():
             yield (f"splits-f{tag}", {"seed": seed}, job_of(pipe.split_file(seed, tag)),
                    [(pipe.split_file(seed, tag), pipe.split_file(_item("seed"), tag)),
                     (f"--seed {seed}", f"--seed {_item('seed')}")])

@@ -228,7 +228,7 @@ class Pipeline:
 
     def find_run(self, path: str) -> RunSpec:
         run = RunSpec.parse(path)
-        if run in self.runs():
+        if run in self.runs() and run.path == path:  # the canonical spelling only (s0, not s00)
             return run
         raise UserError(f"{path} is not a run of experiment {self.experiment!r}")
 
@@ -263,6 +263,10 @@ class Pipeline:
         an output of the pretraining job beside model.pt, so that DVC caches and restores them
         together and the detection study never mixes one run's final model with another's."""
         return f"{self.run_dir(run)}/epochs"
+
+    def split_seeds(self) -> list[int]:
+        """The seeds whose label splits a semi-supervised evaluation reads (main and framework runs)."""
+        return sorted({r.seed for r in self.runs() if any(n.startswith("semisup_") for n in self.evaluations(r))})
 
     def split_file(self, seed: int, tag: str) -> str:
         return f"{self.root}/splits/f{tag}_s{seed}.json"
@@ -332,9 +336,7 @@ class Pipeline:
                 outs=self.run_files(run) + [self.epochs_dir(run)], deps=self.pretrain_deps(run),
                 params=run.pretrain_keys(),
                 overrides=self.run_overrides(run)), "pretrain")
-        # the label splits of every seed a semi-supervised evaluation reads (main and frameworks)
-        semisup_seeds = {r.seed for r in self.runs() if any(n.startswith("semisup_") for n in self.evaluations(r))}
-        for seed in sorted(semisup_seeds):
+        for seed in self.split_seeds():
             for tag, fraction in self.fractions.items():
                 self._add(Job(
                     "splits", f"splits-f{tag}-s{seed}",

@@ -192,7 +192,7 @@ def add_arguments(parser) -> None:
                              "(data.train_subset), so that only the number of classes changes")
     parser.add_argument("--run", metavar="PATH", default=None,
                         help="a run of the experiment the config describes (main/ifnd/s0, ablation/NAME/s1, "
-                             "classes/simclr/c2/s0): its variant, seed, run folder and state folder come "
+                             "classes/simclr/c2/s0, moco/ifnd/s0): its variant, seed, run folder and state folder come "
                              "from the pipeline definition (ifnd.pipeline), as the workflow runs it")
     parser.add_argument("--out", default=None, help="run folder for model.pt, logs, config and meta "
                                                     "(required without --run)")

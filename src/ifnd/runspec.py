@@ -175,10 +175,12 @@ def class_subset_overrides(cfg: dict, classes: int, seed: int) -> list[tuple]:
     number of steps; the data loader refuses a draw with too few images), and the validation
     split scaled to the classes kept."""
     if cfg["data"].get("classes") is not None:
-        raise UserError("the class sweep (--classes) and data.classes are exclusive")
+        raise UserError("data.classes is set, but the class sweep (workflow.class_sweep, or --classes) "
+                        "draws its own classes: leave one of them empty")
     total = dataset_classes(cfg["data"])
     if not 2 <= classes <= total:
-        raise UserError(f"--classes must be between 2 and {total}, got {classes}")
+        raise UserError(f"the class sweep (workflow.class_sweep, or --classes) takes between 2 and "
+                        f"{total} classes, got {classes}")
     rng = np.random.default_rng([int(seed), int(classes), 7])
     out = [("data.classes", sorted(int(c) for c in rng.choice(total, size=classes, replace=False)))]
     val = cfg["data"].get("val_subset")

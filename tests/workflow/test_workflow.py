@@ -64,11 +64,18 @@ def merged_config(configfile: str | None) -> dict:
     return load_config(REPO / "config" / "config.yaml", extra_files=extra)
 
 
+def framework_runs(cfg: dict) -> int:
+    """Runs of the methods on another base framework (workflow.frameworks)."""
+    wf = cfg["workflow"]
+    return sum(len(wf["methods"]) * len(entry["seeds"]) for entry in (wf.get("frameworks") or {}).values())
+
+
 def expected_pretrain_jobs(cfg: dict) -> int:
     wf = cfg["workflow"]
     return (len(wf["methods"]) * len(wf["seeds"])
             + len(wf["ablations"]) * len(wf["ablation_seeds"])
-            + 2 * len(wf["class_sweep"]) * len(wf["class_sweep_seeds"]))
+            + 2 * len(wf["class_sweep"]) * len(wf["class_sweep_seeds"])
+            + framework_runs(cfg))
 
 
 def snakemake_outputs(cwd: Path, *args: str) -> set[str]:
@@ -299,17 +306,19 @@ def test_dvc_exp_show_lists_the_metrics(workdir):
 
 def expected_jobs(cfg: dict) -> int:
     """Every job of an experiment: pretraining, kNN and linear per run, semi-supervised per main
-    run and fraction, splits, references (raw pixels; supervised and 2 + fractions random-init
-    evaluations per seed), the detection study of the first seed's SimCLR and IFND runs, tables,
-    figures, report and `all`."""
+    or framework run and fraction, splits per fraction and seed those read, references (raw
+    pixels; supervised, detector floor and 2 + fractions random-init evaluations per seed), the
+    detection study of the first three seeds' SimCLR and IFND runs, tables, figures, report and
+    `all`."""
     wf = cfg["workflow"]
     runs = expected_pretrain_jobs(cfg)
     fractions = len(cfg["eval"]["semisup"]["fractions"])
     seeds = len(wf["seeds"])
-    main = len(wf["methods"]) * seeds
+    main = len(wf["methods"]) * seeds + framework_runs(cfg)
+    split_seeds = len(set(wf["seeds"]).union(*(e["seeds"] for e in (wf.get("frameworks") or {}).values())))
     detect = len({"simclr", "ifnd"} & set(wf["methods"])) * min(3, seeds)
     # references per seed: supervised, detect_floor, knn and linear and semisup of random init
-    return (3 * runs + main * fractions + seeds * fractions + 1 + seeds * (1 + 1 + 2 + fractions)
+    return (3 * runs + main * fractions + split_seeds * fractions + 1 + seeds * (1 + 1 + 2 + fractions)
             + detect + 3 + 1)
 
 
@@ -499,7 +508,7 @@ def test_end_to_end_test_config(test_config_run):
     assert resolved["method"] == {"name": "ifnd", "removal": "attr"}
     assert resolved["data"]["name"] == "synthetic"
     classes = yaml.safe_load((results / "runs/classes/oracle/c2/s0/config.resolved.yaml").read_text())
-    # the class-sweep run's classes are the seeded draw of ifnd.variants.class_subset_overrides
+    # the class-sweep run's classes are the seeded draw of ifnd.runspec.class_subset_overrides
     import numpy as np
     drawn = sorted(int(c) for c in np.random.default_rng([0, 2, 7]).choice(
         10, size=2, replace=False))  # the synthetic dataset has 10 classes

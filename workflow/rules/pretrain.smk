@@ -3,6 +3,8 @@
 #   main/{method}/s{seed}          SimCLR, SimCLR + IFND and the oracle (Tables 1, 2, 4; Figs 2-4)
 #   ablation/{name}/s{seed}        the main IFND run with workflow.ablations[name] (Table 3)
 #   classes/{method}/c{n}/s{seed}  SimCLR and oracle on n classes drawn with the seed (Figure 1)
+#   moco/{method}/s{seed}          the methods on MoCo v2 (workflow.frameworks; Tables 1, 2, 4)
+# (ifnd.runspec parses and formats these paths.)
 # The command comes from src/ifnd/pipeline.py (the same as the DVC stage's). The resumable
 # state lives in state/<experiment>/<run>/<config hash>/, outside the outputs: an interrupted
 # job resumes where it stopped when Snakemake reruns it.

@@ -11,8 +11,9 @@ Everything is generated from the Fashion-MNIST files and the packaged photograph
 deterministically from ``data.scenes.seed`` (nothing is downloaded). Generating the 60,000
 training scenes takes about 11 s on one core, so each (dial, split) is kept once as a ``.npy``
 file under the cache folder (``$IFND_CACHE``, else ``~/.cache/ifnd``; ``IFND_CACHE=off`` turns it
-off): the key hashes the dial, the split, the garments' bytes, :data:`CACHE_VERSION` and the
-torch version, so a change to any of them generates again. Training and
+off): the key hashes the dial, the split, the garments, the decoded photographs,
+:data:`CACHE_VERSION` and the torch and torchvision versions, so a change to any of them
+generates again. Training and
 validation scenes use the left part of each photograph (``TRAIN_WIDTH`` of its width) and
 Fashion-MNIST's training garments; test scenes the right part and the test garments, so no
 background pixel is shared between training and test images.
@@ -160,10 +161,17 @@ def cache_folder() -> Path | None:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "ifnd"
 
 
-def cache_key(garments: torch.Tensor, source: str, s: dict) -> str:
+def cache_key(garments: torch.Tensor, photos: list[torch.Tensor], source: str, s: dict) -> str:
+    """Everything the scenes are computed from: the dial, the split, the garments, the decoded
+    photographs, the generator's version and the torch and torchvision versions."""
+    import torchvision
+
     digest = hashlib.sha256(json.dumps({"settings": s, "source": source, "version": CACHE_VERSION,
-                                        "torch": torch.__version__.split("+")[0]}, sort_keys=True).encode())
-    digest.update(garments.numpy().tobytes())
+                                        "torch": torch.__version__.split("+")[0],
+                                        "torchvision": torchvision.__version__.split("+")[0]},
+                                       sort_keys=True).encode())
+    for array in [garments, *photos]:
+        digest.update(array.numpy().tobytes())
     return digest.hexdigest()[:24]
 
 
@@ -171,8 +179,8 @@ def cached_compose(garments: torch.Tensor, source: str, s: dict) -> torch.Tensor
     """:func:`compose` of one split, read from the cache when it holds it, else generated and
     written there (atomically: parallel jobs may race, none reads a half-written file). A cache
     that cannot be written, or a file of the wrong shape, only costs the generation."""
-    folder = cache_folder()
-    path = folder / "scenes" / f"{source}-{cache_key(garments, source, s)}.npy" if folder else None
+    folder, photos = cache_folder(), photographs()
+    path = folder / "scenes" / f"{source}-{cache_key(garments, photos, source, s)}.npy" if folder else None
     shape = (garments.shape[0], 3, SIZE, SIZE)
     if path is not None and path.is_file():
         try:
@@ -181,15 +189,15 @@ def cached_compose(garments: torch.Tensor, source: str, s: dict) -> torch.Tensor
                 return torch.from_numpy(arr)
         except (OSError, ValueError):
             pass
-    images = compose(garments, photographs(), source, s, [int(s["seed"]), 0 if source == "train" else 1])
+    images = compose(garments, photos, source, s, [int(s["seed"]), 0 if source == "train" else 1])
     if path is not None:
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
             np.save(tmp, images.numpy(), allow_pickle=False)
             os.replace(tmp, path)
         except OSError:
-            pass
+            tmp.unlink(missing_ok=True)
     return images
 
 

@@ -106,14 +106,14 @@ def postprocess(dataset, data_cfg: dict, split: str, where: str):
         idx = balanced_subset(dataset.labels.numpy(), dataset.num_classes, data_cfg.get("test_subset"),
                               int(data_cfg.get("subset_seed") or 0))
     else:
+        wanted, held_out = data_cfg.get("train_subset"), data_cfg.get("val_subset") or 0
+        if classes is not None and wanted is not None and len(dataset) - held_out < wanted:
+            # never fewer images than asked: the class sweep compares class counts at one size
+            raise UserError(f"data.classes {list(classes)}: these classes hold {len(dataset) - held_out} "
+                            f"training images besides the validation ones, fewer than data.train_subset "
+                            f"({wanted}); lower data.train_subset (the class sweep trains every class "
+                            f"count on as many images)")
         train, val = train_val_indices(dataset.labels.numpy(), dataset.num_classes, data_cfg, where)
-        wanted = data_cfg.get("train_subset")
-        if classes is not None and wanted is not None and len(train) < wanted:
-            # a class subset (the class-count sweep) trains on as many images as the full run
-            raise UserError(f"data.classes {list(classes)}: these classes hold {len(train)} training "
-                            f"images besides the validation ones, fewer than data.train_subset "
-                            f"({wanted}); lower data.train_subset so that every class count trains "
-                            f"on as many images")
         idx = val if split == "val" else (None if len(train) == len(dataset) else train)
     if idx is not None:
         dataset = dataset.take(idx)

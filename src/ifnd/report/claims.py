@@ -148,6 +148,8 @@ def claim_a(results: Results) -> list[str]:
     if held.n >= 4 and verdict(held) in ("above zero", "below zero") and word.startswith("not resolved"):
         word = ("supported with difficulty held fixed" if verdict(held) == "above zero"
                 else "contradicted with difficulty held fixed")
+    if not math.isfinite(held.mean):  # a collinear fit gives no coefficient
+        held = Stat(0)
     held_text = (f"With SimCLR's error held fixed (least squares over the {held.n} runs: gap ~ classes "
                  f"+ SimCLR error), each further class changes the gap by {100 * held.mean:+.2f} points"
                  + (f" [95% CI {100 * held.ci_low:+.2f}, {100 * held.ci_high:+.2f}]" if held.n >= 4 else

@@ -163,19 +163,16 @@ def section_what_was_run(results: Results, cfg: dict) -> list[str]:
                            for k, v in (wf.get("frameworks") or {}).items())
                  or f"none (every table is {FRAMEWORKS[(cfg.get('train') or {}).get('framework') or 'simclr']}'s)")
               + ".", ""]
-    missing = _planned_missing(results, wf)
+    missing = _planned_missing(results)
     if missing:
         lines += [f"Planned but not found: {', '.join(missing)}.", ""]
     return lines
 
 
-def _planned_missing(results: Results, wf: dict) -> list[str]:
-    have = {str(k) for k in results.runs}
-    want = [f"main/{m}/s{s}" for m in wf.get("methods") or [] for s in wf.get("seeds") or []]
-    want += [f"ablation/{a}/s{s}" for a in (wf.get("ablations") or {}) for s in wf.get("ablation_seeds") or []]
-    want += [f"classes/{m}/c{n}/s{s}" for m in ("simclr", "oracle") for n in wf.get("class_sweep") or []
-             for s in wf.get("class_sweep_seeds") or []]
-    return [w for w in want if w not in have]
+def _planned_missing(results: Results) -> list[str]:
+    """The planned runs (the pipeline's) that have neither a run nor an evaluation folder."""
+    planned = results.pipeline.runs() if results.pipeline is not None else []
+    return [run.path for run in planned if run not in results.runs]
 
 
 METHOD_CHOICES = [
@@ -256,16 +253,24 @@ def section_cut(results: Results, cfg: dict) -> list[str]:
     wf = cfg.get("workflow") or {}
     main_fw = get_dotted(src, "train.framework", None) or "simclr"
     others = [FRAMEWORKS[g] for g in FRAMEWORK_GROUPS if results.names(g)]
-    lines.append(f"- **Framework**: the main tables are {FRAMEWORKS[main_fw]}'s"
-                 + (f", with {', '.join(others)} rows beside them (`workflow.frameworks`)" if others else
-                    "; the paper's ImageNet experiments follow MoCo v2, which this experiment did not run "
-                    "(`workflow.frameworks` is empty: the budget of the experiment's config, see its "
-                    "comments; `make reproduce CONFIGFILE=config/moco.yaml` runs MoCo v2 alone)") + ".")
+    if others:
+        tail = f", with {', '.join(others)} rows beside them (`workflow.frameworks`)"
+    elif main_fw == "moco":
+        tail = ", the framework of the paper's ImageNet experiments (`train.framework: moco`)"
+    else:
+        tail = ("; the paper's ImageNet experiments follow MoCo v2, which this experiment did not run "
+                "(`workflow.frameworks` is empty: the budget of the experiment's config, see its "
+                "comments; `make reproduce CONFIGFILE=config/moco.yaml` runs MoCo v2 alone)")
+    lines.append(f"- **Framework**: the main tables are {FRAMEWORKS[main_fw]}'s{tail}.")
     seeds = []
-    for group, planned in (("main", "seeds"), ("ablation", "ablation_seeds"), ("classes", "class_sweep_seeds")):
+    planned_seeds = {"main": wf.get("seeds"), "ablation": wf.get("ablation_seeds"),
+                     "classes": wf.get("class_sweep_seeds"),
+                     **{g: e.get("seeds") for g, e in (wf.get("frameworks") or {}).items()}}
+    for group, planned in planned_seeds.items():
         found = sorted({k.seed for k in results.runs if k.group == group})
-        seeds.append(f"{len(found)} for {'the class sweep' if group == 'classes' else group + ' runs'} "
-                     f"(config plans {len(wf.get(planned) or [])})")
+        title = {"classes": "the class sweep", "main": "main runs", "ablation": "ablation runs"}.get(
+            group, f"{FRAMEWORKS.get(group, group)} runs")
+        seeds.append(f"{len(found)} for {title} (config plans {len(planned or [])})")
     lines.append("- **Seeds**: " + ", ".join(seeds) + ".")
     lines.append(f"- **Evaluations**: linear {get_dotted(src, 'eval.linear.epochs', None)} epochs "
                  f"(augmented: {_fmt(get_dotted(src, 'eval.linear.augment', None))}), semi-supervised "
