@@ -4,7 +4,6 @@ They check that the scripts run, print positive figures and write valid results 
 temporary path, never bench/results.json); the figures themselves mean nothing here.
 """
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -12,22 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from .conftest import load_bench
+
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"ifnd_bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    """The scripts set torch's thread count (as `ifnd pretrain` does); give it back."""
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
 
 
 def _entries(path):
@@ -42,7 +28,7 @@ def _positive(values):
 
 def test_step_throughput_quick_ours(tmp_path):
     out = tmp_path / "results.json"
-    entry = _load("step_throughput").main(["--quick", "--impl", "ours", "--threads", "1", "--out", str(out)])
+    entry = load_bench("step_throughput").main(["--quick", "--impl", "ours", "--threads", "1", "--out", str(out)])
     res = entry["results"]["tiny"]
     assert _positive(res["ours"]) and res["ours_median"] > 0
     assert _positive(list(res["breakdown"]["ours"].values()))
@@ -56,7 +42,7 @@ def test_step_throughput_quick_ours(tmp_path):
 def test_step_throughput_quick_peer(tmp_path):
     pytest.importorskip("lightly")
     out = tmp_path / "results.json"
-    entry = _load("step_throughput").main(["--quick", "--impl", "peer", "--threads", "1",
+    entry = load_bench("step_throughput").main(["--quick", "--impl", "peer", "--threads", "1",
                                            "--breakdown-steps", "0", "--out", str(out)])
     assert _positive(entry["results"]["tiny"]["peer"])
     assert _entries(out)[0]["results"]["tiny"]["peer"] == entry["results"]["tiny"]["peer"]
@@ -64,7 +50,7 @@ def test_step_throughput_quick_peer(tmp_path):
 
 def test_mfu_quick_and_readme_section(tmp_path, capsys):
     out = tmp_path / "results.json"
-    entry = _load("mfu").main(["--quick", "--threads", "1", "--out", str(out)])
+    entry = load_bench("mfu").main(["--quick", "--threads", "1", "--out", str(out)])
     res = entry["results"]["tiny"]
     for key in ("flops_per_image", "model_flops_per_image", "images_per_second",
                 "achieved_flops_per_second", "peak_flops_per_second", "mfu_percent"):
@@ -72,7 +58,7 @@ def test_mfu_quick_and_readme_section(tmp_path, capsys):
     assert res["mfu_percent"] < 100
     (saved,) = _entries(out)
     assert saved["benchmark"] == "mfu" and saved["results"]["tiny"]["mfu_percent"] == pytest.approx(res["mfu_percent"])
-    text = _load("readme_section").main(["--results", str(out), "--include-quick"])
+    text = load_bench("readme_section").main(["--results", str(out), "--include-quick"])
     assert text.startswith("## Performance") and "FLOPs utilisation" in text
     assert "still to be measured" in (tmp_path / "RESULTS.md").read_text()  # no GPU entry
 
@@ -83,7 +69,7 @@ def test_busy_check_sees_a_spinning_process_and_merge_keeps_entries(tmp_path):
     import subprocess
     import sys
 
-    B = _load("benchlib")
+    B = load_bench("benchlib")
     quiet = B.other_cpu_use(0.3)
     assert quiet is None or 0.0 <= quiet <= (torch.get_num_threads() or 1) + 64
     spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])

@@ -1,30 +1,16 @@
 """bench/moco_lightly.py, our side only (lightly is not needed): what it times is the trainer's
 MoCo v2 step on the same inputs, and the queue memory it states is the queue's tensors."""
 
-import importlib.util
 from pathlib import Path
 
-import pytest
 import torch
 
 from ifnd.config import load_config
 from ifnd.train import Pretrainer
 
+from .conftest import load_bench
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("ifnd_bench_moco_lightly", REPO / "bench" / "moco_lightly.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
 
 
 def test_the_bench_times_the_trainer_s_moco_step():
@@ -32,7 +18,7 @@ def test_the_bench_times_the_trainer_s_moco_step():
     config/moco.yaml's momentum, BN splits and learning rate) stepped on the same views: model,
     momentum encoder, queue and losses bitwise."""
     torch.set_num_threads(1)
-    bench = _bench()
+    bench = load_bench("moco_lightly")
     batch, queue = 8, 40
     ours = bench.OursMoco("ours", bench.moco_config(batch, queue, "testbed", "fp32", False, quick=True),
                           3, torch.device("cpu"))
@@ -65,7 +51,7 @@ def test_the_bench_times_the_trainer_s_moco_step():
 
 
 def test_grey_input_gives_the_one_channel_model_and_channels_last_follows_the_trainer():
-    bench = _bench()
+    bench = load_bench("moco_lightly")
     ours = bench.OursMoco("ours", bench.moco_config(8, 16, "fashion-mnist", "fp32", True, quick=True),
                           1, torch.device("cpu"))
     assert ours.trainer.train_set.channels == 1 and ours.trainer.model.backbone.stem[0].in_channels == 1
@@ -77,7 +63,7 @@ def test_grey_input_gives_the_one_channel_model_and_channels_last_follows_the_tr
 def test_queue_memory_is_the_queue_s_keys_and_indexes(tmp_path):
     """The stated figure: K float32 keys of d floats and K int64 indexes, as the tensors hold;
     the script's quick run writes it into the .md without lightly."""
-    bench = _bench()
+    bench = load_bench("moco_lightly")
     out = tmp_path / "moco.md"
     entry = bench.main(["--quick", "--sides", "ours,ours-fp32-contiguous", "--queues", "48",
                         "--threads", "1", "--out", str(out)])
