@@ -153,3 +153,12 @@ def test_bad_variant_flags_are_one_error_line(tmp_path, capsys, flags, message):
                  "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_sweep_over_a_fixed_class_set_or_a_framework_listed_twice_is_one_error():
+    cfg = load_config(CONFIGS[0], {"data.classes": [0, 1, 2]})
+    with pytest.raises(UserError, match="data.classes is set, but the class sweep"):
+        Pipeline(cfg)
+    Pipeline(load_config(CONFIGS[0], {"data.classes": [0, 1, 2], "workflow.class_sweep": []}))
+    with pytest.raises(UserError, match="workflow.frameworks.moco: the main runs already train with moco"):
+        Pipeline(load_config(CONFIGS[0], {"train.framework": "moco", "workflow.frameworks": {"moco": {"seeds": [0]}}}))

@@ -150,14 +150,6 @@ def _check_consistency(cfg: dict) -> None:
         )
     if (cfg.get("workflow") or {}).get("evaluate_on") == "val" and not cfg["data"].get("val_subset"):
         raise UserError("workflow.evaluate_on: val needs a validation split: set data.val_subset")
-    wf = cfg.get("workflow") or {}
-    base = cfg["train"].get("framework") or "simclr"
-    if base in (wf.get("frameworks") or {}):
-        raise UserError(f"workflow.frameworks.{base}: the main runs already train with {base} "
-                        "(train.framework); list only other frameworks there")
-    if cfg["data"].get("classes") is not None and wf.get("class_sweep"):
-        raise UserError("data.classes is set, but the class sweep (workflow.class_sweep) draws its own "
-                        "classes: leave one of them empty")
     lo, hi = cfg["augment"]["crop_scale"]
     if lo > hi:
         raise UserError(f"augment.crop_scale must be [low, high] with low <= high, got {[lo, hi]}")

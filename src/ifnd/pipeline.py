@@ -185,6 +185,14 @@ class Pipeline:
         self.evaluate_on = self.wf.get("evaluate_on", "test")
         self.on_arg = " --on val" if self.evaluate_on == "val" else ""
         methods = self.wf["methods"]
+        # experiment-level checks (a run's own config holds its framework and classes)
+        base = cfg["train"].get("framework") or "simclr"
+        if base in (self.wf.get("frameworks") or {}):
+            raise UserError(f"workflow.frameworks.{base}: the main runs already train with {base} "
+                            "(train.framework); list only other frameworks there")
+        if cfg["data"].get("classes") is not None and self.wf["class_sweep"]:
+            raise UserError("data.classes is set, but the class sweep (workflow.class_sweep) draws its own "
+                            "classes: leave one of them empty")
         # The random-initialisation references evaluate an untrained copy of this method's
         # encoder, once per seed (initialised with train.seed = s, fine-tuned on split s), so
         # that the comparison with the pretrained encoder of seed s is paired.

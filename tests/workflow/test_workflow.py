@@ -90,6 +90,15 @@ def snakemake_outputs(cwd: Path, *args: str) -> set[str]:
     return files
 
 
+def _dvc_json(cwd: Path, code: str):
+    """The JSON that ``code`` (Python reading DVC's own view of ``cwd``, its first argument)
+    prints last, run in a fresh interpreter."""
+    proc = subprocess.run([sys.executable, "-c", code, str(cwd)], cwd=cwd, env=_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, _output(proc)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def dvc_outputs(cwd: Path) -> set[str]:
     """Every output (outs, metrics, plots) of every stage in dvc.yaml."""
     code = ("import json, sys\n"
@@ -97,10 +106,7 @@ def dvc_outputs(cwd: Path) -> set[str]:
             "with Repo(sys.argv[1]) as repo:\n"
             "    outs = sorted({o.def_path for s in repo.index.stages for o in s.outs})\n"
             "print(json.dumps(outs))\n")
-    proc = subprocess.run([sys.executable, "-c", code, str(cwd)], cwd=cwd, env=_env(),
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, _output(proc)
-    return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return set(_dvc_json(cwd, code))
 
 
 def _pins(lines) -> dict:
@@ -206,10 +212,7 @@ def dvc_stages(cwd: Path) -> dict[frozenset, dict]:
             "                    'outs': {o.def_path: o.use_cache for o in s.outs},\n"
             "                    'metrics': [o.def_path for o in s.outs if o.metric]})\n"
             "print(json.dumps(out))\n")
-    proc = subprocess.run([sys.executable, "-c", code, str(cwd)], cwd=cwd, env=_env(),
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, _output(proc)
-    stages = json.loads(proc.stdout.strip().splitlines()[-1])
+    stages = _dvc_json(cwd, code)
     return {frozenset(s["outs"]): {**s, "deps": set(s["deps"])} for s in stages}
 
 
