@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from ifnd.cli import main
 from ifnd.report.collect import Results
 from ifnd.report.figures import DRAW, FIGURES, fig1_false_negative_effect
@@ -151,3 +153,30 @@ def test_fig6_waterfall_adds_up_to_ifnd_s_gain(results_dir):
     assert round(bars[3].get_y(), 6) == 2.5                # the last loss ends at IFND's gain
     assert "The attribution controls (structured errors) have not all run" in _texts(fig)
     assert "lost to IFND's schedule" in " ".join(chain_text(res))
+
+
+def test_the_methods_on_moco_are_drawn_beside_simclr_s(results_dir):
+    """Runs moco/<method>/s<seed> (workflow.frameworks) get dotted kNN curves labelled with their
+    framework, and rows in Table 1 paired against MoCo v2 alone."""
+    from ifnd.report.collect import Results
+    from ifnd.report.figures import fig4_knn_over_epochs
+    from ifnd.report.tables import table1_linear
+
+    from .conftest import run_config, write_run
+
+    for method, top1 in (("simclr", 0.60), ("ifnd", 0.63)):
+        for seed in (0, 1):
+            cfg = run_config(method, seed, {"train.framework": "moco"})
+            write_run(results_dir, f"moco/{method}/s{seed}", method, seed, cfg,
+                      {"linear": top1 + 0.01 * seed, "knn": top1})
+    results = Results(results_dir)
+    fig = fig4_knn_over_epochs(results)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert {"MoCo v2 + IFND (n=2)", "MoCo v2 (n=2)", "SimCLR + IFND (n=2)"} <= set(labels)
+    dotted = [line for line in fig.axes[0].get_lines() if line.get_label() == "MoCo v2 + IFND (n=2)"]
+    assert dotted and dotted[0].get_linestyle() == ":"
+    frame = table1_linear(results).frame.set_index("row")
+    assert frame.loc["moco:ifnd", "linear_top1_pct_mean"] == pytest.approx(63.5)
+    # MoCo + IFND − MoCo v2, paired over seeds 0 and 1: +3 points at both
+    assert frame.loc["diff:moco:ifnd-moco:simclr", "linear_top1_pct_mean"] == pytest.approx(3.0)
+    assert frame.loc["diff:moco:ifnd-moco:simclr", "label"] == "MoCo v2 IFND − MoCo v2"

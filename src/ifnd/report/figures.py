@@ -25,6 +25,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .. import vocabulary
 from ..errors import UserError
+from ..runspec import FRAMEWORK_GROUPS
 from ..fileio import atomic_output
 from .claims import attribution_chain
 from .collect import Results, add_results_arguments, detect_floor_at, results_of
@@ -309,6 +310,12 @@ def fig4_knn_over_epochs(results: Results) -> Figure:
     for name, frames in _ablation_frames(results, "train_log"):
         drawn |= _band(ax, frames, "knn_top1", 100.0, color=colors[name], linestyle="--",
                        label=f"ablation: {name}")
+    others = [g for g in FRAMEWORK_GROUPS if results.names(g)]
+    for group in others:  # the methods on another base framework (workflow.frameworks), dotted
+        for m in results.names(group):
+            frames = [r.train_log for r in results.select(group, m)]
+            drawn |= _band(ax, frames, "knn_top1", 100.0, color=colors.get(m), linestyle=":",
+                           label=vocabulary.method_label(m, group))
     if drawn:
         ax.set_xlabel("Epoch")
         splits = {(r.meta or {}).get("monitor_split", "test") for r in results.select("main")}
@@ -318,8 +325,9 @@ def fig4_knn_over_epochs(results: Results) -> Figure:
         ax.legend(fontsize=9)
     else:
         _no_data(ax, "No online kNN values in train_log.csv")
+    dotted = "".join(f"; {vocabulary.FRAMEWORKS[g]} dotted" for g in others)
     ax.set_title(f"Online kNN top-1 during pretraining on {dataset_label(results)}\n"
-                 "(mean ± std over seeds; ablations dashed)")
+                 f"(mean ± std over seeds; ablations dashed{dotted})")
     return fig
 
 
