@@ -89,8 +89,9 @@ def draw(frame: pd.DataFrame, path: Path) -> None:
     left.axhline(0, color="0.5", linewidth=0.8)
     left.set_ylabel("IFND − SimCLR as % of oracle − SimCLR (linear top-1)")
     _band(right, frame, "ifnd_precision", 1.0, color="tab:orange", label="IFND's detection precision")
+    # a tick per budget as well as the line, so that a study of one budget shows its floor
     right.plot(frame["epochs"], frame["pixel_floor_precision"], color="0.2", linestyle=(0, (1, 1)),
-               label="floor: the detector on raw pixels")
+               marker="_", markersize=18, label="floor: the detector on raw pixels")
     right.set_ylabel("Pair precision at the end of training (%)")
     for ax in (left, right):
         ax.set_xscale("log")
