@@ -56,10 +56,10 @@ DETECTING = tuple(name for name, m in METHODS.items() if m.detector is not None)
 FRAMEWORKS = {"simclr": "SimCLR", "moco": "MoCo v2"}
 
 
-def method_label(name: str, framework: str = "simclr", short: bool = False) -> str:
+def method_label(name: str, framework: str = "simclr") -> str:
     """``"ifnd", "moco"`` -> ``"MoCo v2 + IFND"``: the method's label on that framework."""
     method = METHODS.get(name)
-    label = name if method is None else (method.short if short else method.label)
+    label = name if method is None else method.label
     return label if framework == "simclr" else label.replace("SimCLR", FRAMEWORKS[framework])
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ifnd.data import FolderDataset, load_dataset
+from ifnd.data import FolderDataset, dataset_classes, load_dataset
 from ifnd.errors import UserError
 
 AUG = {"crop_scale": [0.3, 1.0], "flip": True, "jitter_prob": 0.8, "brightness": 0.4,
@@ -38,6 +38,7 @@ def test_labels_follow_sorted_class_folders(fmt, tmp_path):
     ds = load_dataset(_cfg(fmt, tmp_path), "train")
     assert isinstance(ds, FolderDataset) and ds.in_memory is False and ds.channels == 3
     assert ds.num_classes == 3 and ds.class_names == ["ant", "moth", "zebra"]
+    assert dataset_classes(_cfg(fmt, tmp_path)) == 3  # counted from the folders, no image read
     assert len(ds) == 13 and ds.labels.dtype == torch.int64
     assert torch.bincount(ds.labels).tolist() == [5, 4, 4]
     for path, label in zip(ds.paths, ds.labels.tolist()):

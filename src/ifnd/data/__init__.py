@@ -21,7 +21,7 @@ from .base import ArrayDataset
 from .cifar import load_cifar
 from .fashion_mnist import load_fashion_mnist
 from .idx import parse_idx, read_idx
-from .imagefolder import FolderDataset
+from .imagefolder import FolderDataset, class_folders, find_split_dir
 from .subset import balanced_part, balanced_subset, postprocess, select_classes
 from .scenes import load_scenes
 from .synthetic import NUM_CLASSES as SYNTHETIC_CLASSES, make_synthetic
@@ -77,7 +77,7 @@ def dataset_classes(data_cfg: dict) -> int:
     if name == "synthetic":
         return SYNTHETIC_CLASSES
     if name == "imagefolder":
-        return len(FolderDataset.class_folders(data_cfg.get("root"), "train"))
+        return len(class_folders(find_split_dir(data_cfg.get("root"), "train")))
     raise UserError(f"unknown dataset {name!r} in data.name; choose one of {', '.join(DATASETS)}")
 
 

@@ -149,10 +149,6 @@ class FolderDataset:
         self.name = name
         self.class_names = class_names
 
-    @staticmethod
-    def class_folders(root: str | None, split: str) -> list[str]:
-        return class_folders(find_split_dir(root, split))
-
     @classmethod
     def from_root(cls, root: str | None, split: str, image_size: int, name: str = "imagefolder"):
         folder = find_split_dir(root, split)
