@@ -49,9 +49,9 @@ def test_report_contents(results_dir, config_file):
     for name in ("fig1_false_negative_effect", "fig2_fn_over_epochs", "fig3_acceptance_quality",
                  "fig4_knn_over_epochs"):
         assert f"](./figures/{name}.png)" in text
-    # the automatic reading is computed from the data
-    assert "IFND − SimCLR linear top-1: +2.50 points, 95% CI [-3.85, +8.85] over 2 seeds" in text
-    assert "IFND recovers 26% of that gain" in text                    # 2.5 / 9.5
+    # the claims are computed from the data
+    assert "IFND − SimCLR: linear top-1 +2.50 points [95% CI -3.85, +8.85], 2 seeds" in text
+    assert "IFND recovers 26% of it" in text                    # 2.5 / 9.5
     # the baseline against its floors: mean 71.0, CI 71 +- t(0.975, 1) * 1.0 = 71 +- 12.71
     assert ("SimCLR baseline linear top-1: 71.00 (95% CI [58.29, 83.71], 2 seeds) against the floors "
             "raw pixels 78.00 (-7.00) and random init 64.50 (paired difference +6.50, 95% CI [-12.56, +25.56] "
@@ -60,11 +60,11 @@ def test_report_contents(results_dir, config_file):
     assert "SimCLR baseline 10%-label top-1: 61.00 (95% CI [48.29, 73.71], 2 seeds) against the floors " \
            "raw pixels 70.20 (-9.20) and random init 59.50 (paired difference +1.50, 95% CI [+1.50, +1.50] " \
            "over 2 seeds); not clearly above every floor" in text
-    # what was run, method choices, what was cut, timings
+    # what was run (with the method choices), what was cut, timings
     given = load_config(config_file)  # the given config's values are reported beside the runs'
     assert given["train"]["epochs"] == 3 and "| Pretraining epochs | 3 | 3 |  |" in text
-    assert "| Acceptance schedule | linear |" in text
-    assert f"a class-balanced subset of {given['data']['train_subset']:,} of 60,000" in text
+    assert "| IFND: acceptance schedule | linear | linear |  |" in text
+    assert f"a class-balanced subset of {given['data']['train_subset']:,} training images of 60,000" in text
     assert "## Timings" in text and "100.5 s" in text
     assert "Planned but not found: main/simclr/s2" in text
     # missing optional files are listed, not fatal
@@ -110,7 +110,7 @@ def test_report_shows_reference_values_separately(results_dir, config_file):
         "knn_top1:\n  - {encoder: raw pixels, value: 75.7}\n  - {encoder: SimCLR, value: 80.3}\n")
     text = _report(results_dir, config_file)
     head, section = text.split("## Reference values (not produced by this pipeline)")
-    assert "80.3" not in head and "| SimCLR | 80.3 |" in section
+    assert "80.3" not in head and "- {encoder: SimCLR, value: 80.3}" in section
     assert "calibration prototype" in section
 
 
