@@ -83,12 +83,15 @@ scenes:
 	$(MAKE) --no-print-directory reproduce CONFIGFILE=config/scenes.yaml
 
 # The budget study (config/budget/e<epochs>.yaml, one experiment per budget, each a session's
-# chunk): `make budget BUDGETS=40` runs one; the figure reads every budget run so far.
-BUDGETS ?= 15 40 120
+# chunk): `make budget BUDGETS=40` runs one; `BUDGETS=40-s0` one chunk of a budget's seeds
+# (config/budget/e40-s0.yaml merged on e40.yaml); the figure pools every budget folder so far.
+BUDGETS ?= 5 15 40
 budget: setup
 	for e in $(BUDGETS); do \
-	  ifnd check --config config/config.yaml config/budget/e$$e.yaml && \
-	  snakemake --cores $(CORES) --configfile config/budget/e$$e.yaml || exit 1; \
+	  files="config/budget/e$${e%%-*}.yaml"; \
+	  case $$e in *-*) files="$$files config/budget/e$$e.yaml";; esac; \
+	  ifnd check --config config/config.yaml $$files && \
+	  snakemake --cores $(CORES) --configfile $$files || exit 1; \
 	done
 	ifnd budget --results $$(ls -d results/budget-e* | sort -V) --out results/budget
 

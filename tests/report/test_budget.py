@@ -12,26 +12,35 @@ from ifnd.cli import main
 from .conftest import run_config
 
 
-def _experiment(root, epochs, ifnd, oracle, precision, floor):
-    """A results folder as the pipeline leaves it: per-seed tables, a run config, floors."""
+def _experiment(root, epochs, ifnd, oracle, precision, floor, scheduled=None, rate_max=None):
+    """A results folder as the pipeline leaves it: per-seed tables, a run config, floors.
+    SimCLR's linear top-1 is 80 at every seed; ``scheduled``: the schedule-matched oracle's."""
     tables = root / "tables"
     tables.mkdir(parents=True)
     rows = [("diff:ifnd-simclr", "linear_top1_pct", s, v) for s, v in ifnd.items()]
     rows += [("diff:oracle-simclr", "linear_top1_pct", s, v) for s, v in oracle.items()]
+    rows += [("simclr", "linear_top1_pct", s, 80.0) for s in ifnd]
     pd.DataFrame(rows, columns=["row", "column", "seed", "value"]).assign(label="").to_csv(
         tables / "table1_linear_per_seed.csv", index=False)
+    if scheduled is not None:
+        pd.DataFrame([("ablation:schedule_matched_oracle", "linear_top1_pct", s, v) for s, v in scheduled.items()],
+                     columns=["row", "column", "seed", "value"]).assign(label="").to_csv(
+            tables / "table3_ablations_per_seed.csv", index=False)
     pd.DataFrame([("main:ifnd", "fn_precision_pct", s, v) for s, v in precision.items()],
                  columns=["row", "column", "seed", "value"]).assign(label="").to_csv(
         tables / "table4_fn_stats_per_seed.csv", index=False)
     cfg = run_config("simclr", 0)
     cfg["train"]["epochs"] = epochs
+    if rate_max is not None:
+        cfg["fnd"]["rate_max"] = rate_max
     run = root / "runs/main/simclr/s0"
     run.mkdir(parents=True)
     (run / "config.resolved.yaml").write_text(yaml.safe_dump(cfg))
     (root / "reference/detect_floor").mkdir(parents=True)
-    (root / "reference/detect_floor/s0.json").write_text(json.dumps(
-        {"evaluation": "detect_floor", "rows": [{"space": "pixels", "rate": 1.0, "precision": floor, "recall": 0.5},
-                                                {"space": "pixels", "rate": 0.5, "precision": 0.9, "recall": 0.1}]}))
+    for seed in ifnd:
+        (root / f"reference/detect_floor/s{seed}.json").write_text(json.dumps(
+            {"evaluation": "detect_floor", "rows": [{"space": "pixels", "rate": 1.0, "precision": floor, "recall": 0.5},
+                                                    {"space": "pixels", "rate": 0.5, "precision": 0.9, "recall": 0.1}]}))
     return root
 
 
@@ -46,7 +55,32 @@ def test_budget_rows_and_figure(tmp_path, capsys):
     assert frame["epochs"].tolist() == [15, 40]                      # sorted by the budget
     assert frame["share_mean"].tolist() == pytest.approx([0.375, 0.75])
     assert frame["ifnd_precision_mean"].tolist() == pytest.approx([42.0, 51.0])
-    assert frame["pixel_floor_precision"].tolist() == pytest.approx([20.0, 20.0])   # at the largest rate
+    assert frame["pixel_floor_precision_mean"].tolist() == pytest.approx([20.0, 20.0])   # at rate_max 1
+    assert frame["scheduled_gain_mean"].isna().all()                  # no schedule-matched oracle ran
     assert (out / "budget.png").read_bytes().startswith(b"\x89PNG")
     assert "15, 40 epochs" in capsys.readouterr().out
     assert main(["budget", "--results", str(tmp_path / "nope"), "--out", str(out)]) == 2
+
+
+def test_budget_pools_the_chunks_of_one_budget(tmp_path, capsys):
+    # the 40-epoch budget in two chunks (seeds 0-1, seed 2): shares 50%, 50% and 100% pool into
+    # one row of 3 seeds, mean 2/3; the schedule-matched oracle (81, 82, 83 against SimCLR's 80)
+    # gains 1, 2, 3; the floor is read at IFND's final acceptance rate (0.5: 90%)
+    first = _experiment(tmp_path / "budget-e40-s01", 40, {0: 2.0, 1: 2.0}, {0: 4.0, 1: 4.0}, {0: 50.0, 1: 52.0},
+                        0.2, scheduled={0: 81.0, 1: 82.0}, rate_max=0.5)
+    second = _experiment(tmp_path / "budget-e40-s2", 40, {2: 4.0}, {2: 4.0}, {2: 54.0}, 0.2,
+                         scheduled={2: 83.0}, rate_max=0.5)
+    out = tmp_path / "budget"
+    assert main(["budget", "--results", str(first), str(second), "--out", str(out)]) == 0
+    frame = pd.read_csv(out / "budget.csv")
+    assert frame["experiment"].tolist() == ["budget-e40-s01+budget-e40-s2"]
+    assert frame["seeds"].tolist() == [3]
+    assert frame["share_mean"].tolist() == pytest.approx([2 / 3], abs=1e-4)     # written to 4 decimals
+    assert frame["scheduled_gain_mean"].tolist() == pytest.approx([2.0])
+    assert frame["ifnd_precision_mean"].tolist() == pytest.approx([52.0])
+    assert frame["pixel_floor_precision_mean"].tolist() == pytest.approx([90.0])
+    # a seed given twice for one budget is one clear error, not a silently doubled seed
+    again = _experiment(tmp_path / "budget-e40-again", 40, {2: 1.0}, {2: 4.0}, {2: 54.0}, 0.2)
+    capsys.readouterr()
+    assert main(["budget", "--results", str(first), str(second), str(again), "--out", str(out)]) == 2
+    assert "seed(s) [2] of the 40-epoch budget appear in more than one" in capsys.readouterr().err

@@ -1,15 +1,17 @@
 """The budget study's figure: does IFND's benefit grow as the encoder improves?
 
-    ifnd budget --results results/budget-e15 results/budget-e40 results/budget-e120 --out DIR
+    ifnd budget --results results/budget-e5 results/budget-e15 results/budget-e40-s0 ... --out DIR
 
 Each results folder is one experiment of the study (config/budget/*.yaml: the same data, model
-and methods at one training budget). From each folder's committed per-seed tables (Table 1,
+and methods at one training budget), or one chunk of a budget's seeds (a budget too long for one
+session runs a seed or two per session, each chunk an experiment of its own): the folders of one
+budget are pooled, each seed counted once. From each folder's committed per-seed tables (Table 1,
 Table 3 and Table 4 ``*_per_seed.csv``) and detection floors it reads, per seed: IFND − SimCLR
-and oracle − SimCLR in linear top-1, the schedule-matched oracle where it ran, and IFND's final
-in-batch detection precision. It writes DIR/budget.csv (one row per budget: IFND's share of the
-oracle gain with its 95% t interval over seeds, the gains themselves, the precision and the pixel
-floor) and DIR/budget.png (share of the oracle gain, and detection precision with its floors,
-against the number of epochs).
+and oracle − SimCLR in linear top-1, the schedule-matched oracle − SimCLR where it ran, IFND's
+final in-batch detection precision and the pixel floor's at IFND's final acceptance rate. It
+writes DIR/budget.csv (one row per budget: IFND's share of the oracle gain, the gains, the
+precision and the floor, each a mean with its 95% t interval over seeds) and DIR/budget.png
+(the shares, and detection precision with its floor, against the number of epochs).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pandas as pd
 
 from ..errors import UserError
 from ..fileio import atomic_output, atomic_write_text
-from .collect import read_detect_floor, read_yaml_mapping
+from .collect import detect_floor_at, read_detect_floor, read_yaml_mapping
 from .stats import summarise
 
 __all__ = ["budget_rows", "draw", "run", "add_arguments"]
@@ -36,39 +38,63 @@ def _per_seed(path: Path, row: str, column: str) -> dict[int, float]:
     return {int(s): float(v) for s, v in zip(part["seed"], part["value"])}
 
 
-def _epochs(root: Path) -> int:
-    """The experiment's training budget, from the config a run recorded."""
+def _settings(root: Path) -> tuple[int, float]:
+    """(epochs, IFND's final acceptance rate) of an experiment, from the config a run recorded."""
     configs = sorted((root / "runs" / "main").glob("*/s*/config.resolved.yaml"))
-    if configs:
-        try:
-            return int(read_yaml_mapping(configs[0])["train"]["epochs"])
-        except (KeyError, TypeError, ValueError):
-            raise UserError(f"{configs[0]}: no train.epochs") from None
-    raise UserError(f"{root} holds no run config (runs/main/*/s*/config.resolved.yaml) to read the budget from")
+    if not configs:
+        raise UserError(f"{root} holds no run config (runs/main/*/s*/config.resolved.yaml) to read the budget from")
+    cfg = read_yaml_mapping(configs[0])
+    try:
+        return int(cfg["train"]["epochs"]), float((cfg.get("fnd") or {}).get("rate_max", 1.0))
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{configs[0]}: no train.epochs") from None
 
 
-def budget_rows(roots: list[Path], epochs: list[int] | None = None) -> pd.DataFrame:
-    """One row per experiment folder, sorted by the budget (epochs)."""
+def _seeds(root: Path) -> dict[str, dict[int, float]]:
+    """The per-seed values one experiment folder gives the study (percent)."""
+    tables = root / "tables"
+    t1 = tables / "table1_linear_per_seed.csv"
+    t3 = tables / "table3_ablations_per_seed.csv"
+    simclr = _per_seed(t1, "simclr", "linear_top1_pct")
+    scheduled = _per_seed(t3, "ablation:schedule_matched_oracle", "linear_top1_pct") if t3.is_file() else {}
+    floors = {int(p.stem[1:]): read_detect_floor(p)
+              for p in sorted((root / "reference" / "detect_floor").glob("s*.json"))}
+    rate = _settings(root)[1]
+    return {"ifnd_gain": _per_seed(t1, "diff:ifnd-simclr", "linear_top1_pct"),
+            "oracle_gain": _per_seed(t1, "diff:oracle-simclr", "linear_top1_pct"),
+            "scheduled_gain": {s: v - simclr[s] for s, v in scheduled.items() if s in simclr},
+            "ifnd_precision": _per_seed(tables / "table4_fn_stats_per_seed.csv", "main:ifnd", "fn_precision_pct"),
+            "pixel_floor_precision": {s: 100 * v[0] for s, v in detect_floor_at(floors, "pixels", rate).items()}}
+
+
+def budget_rows(roots: list[Path]) -> pd.DataFrame:
+    """One row per budget (epochs), sorted: the experiment folders of one budget (chunks of its
+    seeds, each run in a session of its own) are pooled, each seed counted once."""
+    pooled: dict[int, dict] = {}
+    for root in roots:
+        epochs = _settings(root)[0]
+        entry = pooled.setdefault(epochs, {"experiments": [], "values": {}})
+        entry["experiments"].append(root.name)
+        for name, per_seed in _seeds(root).items():
+            into = entry["values"].setdefault(name, {})
+            twice = sorted(set(into) & set(per_seed))
+            if twice:
+                raise UserError(f"seed(s) {twice} of the {epochs}-epoch budget appear in more than one of "
+                                f"{', '.join(entry['experiments'])}: give each seed's folder once")
+            into.update(per_seed)
     rows = []
-    for i, root in enumerate(roots):
-        tables = root / "tables"
-        t1 = tables / "table1_linear_per_seed.csv"
-        ifnd = _per_seed(t1, "diff:ifnd-simclr", "linear_top1_pct")
-        oracle = _per_seed(t1, "diff:oracle-simclr", "linear_top1_pct")
-        seeds = sorted(set(ifnd) & set(oracle))
-        share = summarise({s: ifnd[s] / oracle[s] for s in seeds if oracle[s] > 0})
-        precision = summarise(_per_seed(tables / "table4_fn_stats_per_seed.csv", "main:ifnd", "fn_precision_pct"))
-        floors = [read_detect_floor(p) for p in sorted((root / "reference" / "detect_floor").glob("s*.json"))]
-        pixel = [float(f[(f["space"] == "pixels") & (f["rate"] == f["rate"].max())]["precision"].iloc[0])
-                 for f in floors if (f["space"] == "pixels").any()]
-        gain, ogain = summarise(ifnd), summarise(oracle)
-        row = {"experiment": root.name, "epochs": epochs[i] if epochs else _epochs(root), "seeds": share.n}
-        for name, stat in (("share", share), ("ifnd_gain", gain), ("oracle_gain", ogain),
-                           ("ifnd_precision", precision)):
+    for epochs, entry in sorted(pooled.items()):
+        v = entry["values"]
+        seeds = sorted(set(v["ifnd_gain"]) & set(v["oracle_gain"]))
+        stats = {"share": summarise({s: v["ifnd_gain"][s] / v["oracle_gain"][s] for s in seeds
+                                     if v["oracle_gain"][s] > 0}),
+                 **{name: summarise(v[name]) for name in ("ifnd_gain", "oracle_gain", "scheduled_gain",
+                                                          "ifnd_precision", "pixel_floor_precision")}}
+        row = {"experiment": "+".join(entry["experiments"]), "epochs": epochs, "seeds": stats["share"].n}
+        for name, stat in stats.items():
             row.update({f"{name}_mean": stat.mean, f"{name}_ci_low": stat.ci_low, f"{name}_ci_high": stat.ci_high})
-        row["pixel_floor_precision"] = 100 * float(np.mean(pixel)) if pixel else np.nan
         rows.append(row)
-    return pd.DataFrame(rows).sort_values("epochs").reset_index(drop=True)
+    return pd.DataFrame(rows)
 
 
 def _band(ax, frame: pd.DataFrame, name: str, scale: float, **style) -> None:
@@ -86,11 +112,15 @@ def draw(frame: pd.DataFrame, path: Path) -> None:
     fig = Figure(figsize=(10, 4.2), layout="constrained")
     left, right = fig.subplots(1, 2)
     _band(left, frame, "share", 100.0, color="tab:orange", label="IFND's share of the oracle gain")
+    if frame["scheduled_gain_mean"].notna().any():
+        shares = 100 * frame["scheduled_gain_mean"] / frame["oracle_gain_mean"]
+        left.plot(frame["epochs"], shares, color="tab:green", marker="s", linestyle="--",
+                  label="the perfect detector on IFND's schedule (ratio of means)")
     left.axhline(0, color="0.5", linewidth=0.8)
     left.set_ylabel("IFND − SimCLR as % of oracle − SimCLR (linear top-1)")
     _band(right, frame, "ifnd_precision", 1.0, color="tab:orange", label="IFND's detection precision")
     # a tick per budget as well as the line, so that a study of one budget shows its floor
-    right.plot(frame["epochs"], frame["pixel_floor_precision"], color="0.2", linestyle=(0, (1, 1)),
+    right.plot(frame["epochs"], frame["pixel_floor_precision_mean"], color="0.2", linestyle=(0, (1, 1)),
                marker="_", markersize=18, label="floor: the detector on raw pixels")
     right.set_ylabel("Pair precision at the end of training (%)")
     for ax in (left, right):
