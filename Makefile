@@ -10,7 +10,9 @@
 # make dvc-pull    fetch them from the remote into results/<experiment>/
 #
 # Variables: PYTHON (interpreter for the venv), CORES (snakemake --cores), CONFIGFILE (an
-# override file on top of config/config.yaml, e.g. CONFIGFILE=config/test.yaml), PYTEST_ARGS,
+# override file on top of config/config.yaml, e.g. CONFIGFILE=config/test.yaml), SEEDS (one
+# chunk of an experiment's seeds, e.g. SEEDS=0,1: an experiment longer than a session runs a
+# chunk per session and commits its records; the tables read every chunk so far), PYTEST_ARGS,
 # DVC_REMOTE (a remote's name from .dvc/config or .dvc/config.local; empty: the default one).
 
 SHELL := bash
@@ -23,6 +25,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.setup-stamp
 CORES ?= all
 CONFIGFILE ?=
+SEEDS ?=
 PYTEST_ARGS ?=
 DVC_REMOTE ?=
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
@@ -32,11 +35,12 @@ export PATH := $(BIN):$(PATH)
 
 CONFIG_ARGS := --config config/config.yaml $(CONFIGFILE)
 SNAKEMAKE_CONFIG := $(if $(CONFIGFILE),--configfile $(CONFIGFILE))
-# A fresh clone holds the default experiment's committed tables, figures and report but none of
-# the runs they came from (those are DVC-cached): Snakemake would call it up to date. There
-# `make reproduce` forces the pretraining jobs and so everything after them; once runs/ exists
-# (a rerun under way or done) it resumes and skips what is up to date, as usual.
-FRESH_CLONE := $(if $(CONFIGFILE)$(wildcard results/fashion-mnist/runs),,--forcerun pretrain)
+CHUNK := $(if $(SEEDS),--config 'seeds=[$(SEEDS)]')
+# A fresh clone holds the default experiment's committed records, tables, figures and report but
+# none of the encoders they came from (those are DVC-cached): Snakemake would call it up to
+# date. There `make reproduce` forces the pretraining jobs and so everything after them; once an
+# encoder exists (a rerun under way or done) it resumes and skips what is up to date, as usual.
+FRESH_CLONE := $(if $(CONFIGFILE)$(SEEDS)$(wildcard results/fashion-mnist/runs/*/*/s*/model.pt),,--forcerun pretrain)
 
 .PHONY: help setup data reproduce select scenes budget test lint dvc-repro dvc-yaml dvc-push dvc-pull report-html
 
@@ -67,9 +71,9 @@ data:
 
 reproduce: setup
 	ifnd check $(CONFIG_ARGS)
-	snakemake --cores $(CORES) $(SNAKEMAKE_CONFIG) $(FRESH_CLONE)
+	snakemake --cores $(CORES) $(SNAKEMAKE_CONFIG) $(CHUNK) $(FRESH_CLONE)
 	$(if $(CONFIGFILE),,ifnd report $(CONFIG_ARGS) --readme README.md)
-	$(if $(CONFIGFILE),,dvc commit --force --quiet)  # record Snakemake's outputs: `dvc repro` is then up to date
+	$(if $(CONFIGFILE)$(SEEDS),,dvc commit --force --quiet)  # record Snakemake's outputs: `dvc repro` is then up to date
 	@echo "report: results/<experiment>/report.md (tables, figures and metrics beside it)"
 
 # The selection experiment: every candidate default on the validation split (docs/method.md,
@@ -78,9 +82,11 @@ select: setup
 	ifnd check --config config/config.yaml config/selection.yaml
 	snakemake --cores $(CORES) --configfile config/selection.yaml
 
-# The second experiment: the scenes testbed (config/scenes.yaml), results/fashion-scenes/.
+# The second experiment: the scenes testbed (config/scenes.yaml), results/fashion-scenes/; longer
+# than a 2-core session, it runs in chunks of seeds (SEEDS=0 first: later chunks read its
+# detection study), each committed before the next.
 scenes:
-	$(MAKE) --no-print-directory reproduce CONFIGFILE=config/scenes.yaml
+	$(MAKE) --no-print-directory reproduce CONFIGFILE=config/scenes.yaml SEEDS=$(SEEDS)
 
 # The budget study (config/budget/e<epochs>.yaml, one experiment per budget, each a session's
 # chunk): `make budget BUDGETS=40` runs one; `BUDGETS=40-s0` one chunk of a budget's seeds

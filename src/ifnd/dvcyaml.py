@@ -111,8 +111,7 @@ def _stage(job, raws: dict) -> dict:
         keys = [k for p in job.params for k in _param_keys(raw, p)]
         if keys:
             params.append({f: _Flow(keys)})
-    cached = not job.in_git
-    outs = [o if cached else {o: _FlowMap(cache=False)} for o in job.outs if o not in job.metrics]
+    outs = [o if job.is_cached(o) else {o: _FlowMap(cache=False)} for o in job.outs if o not in job.metrics]
     # the files made by other stages first, then the source files: the line starts with what
     # a reader looks for
     stage = {"cmd": job.cmd, "deps": _Flow(job.deps + job.code)}

@@ -166,16 +166,25 @@ class Job:
     overrides: list = field(default_factory=list)     # run overrides applied before hashing
     code: list[str] = field(default_factory=list)     # source files (DVC deps)
     metrics: list[str] = field(default_factory=list)  # outs shown by `dvc metrics show`
-    in_git: bool = False      # outputs committed to git (DVC: cache: false)
+    # the outputs kept in DVC's cache and out of git (None: all of them); the others are small
+    # records committed to git (DVC: cache: false), so that a later chunk of seeds, on another
+    # machine, finds them
+    cached: list[str] | None = None
     fingerprint: str = ""
+
+    def is_cached(self, out: str) -> bool:
+        return self.cached is None or out in self.cached
 
 
 class Pipeline:
     """Every job of the experiment described by ``cfg`` (merged from ``config_files``)."""
 
-    def __init__(self, cfg: dict, config_files=(BASE_CONFIG,)):
+    def __init__(self, cfg: dict, config_files=(BASE_CONFIG,), seeds=None):
         self.cfg = cfg
         self.wf = cfg["workflow"]
+        # a chunk of the experiment: only the jobs of these seeds (and the seedless ones), for an
+        # experiment run over several sessions (`snakemake --config seeds=[0]`); None: every seed
+        self.chunk = None if seeds is None else {int(s) for s in seeds}
         self.config_files = list(config_files)
         self.experiment = experiment_name(cfg)
         self.root = f"{RESULTS}/{self.experiment}"
@@ -208,15 +217,23 @@ class Pipeline:
                                     "(fnd.control.confusion: the detection study covers the first "
                                     "seeds of simclr and ifnd in workflow.methods; fnd.control."
                                     "targets: the ifnd run of the control's seed, so "
-                                    "workflow.ablation_seeds must be among workflow.seeds)")
+                                    "workflow.ablation_seeds must be among workflow.seeds; a chunk "
+                                    "of seeds reads what the chunk of seed 0 committed: run it first)")
 
     @classmethod
-    def from_files(cls, config_files) -> "Pipeline":
+    def from_files(cls, config_files, seeds=None) -> "Pipeline":
         files = list(config_files) or [BASE_CONFIG]
-        return cls(load_config(files[0], extra_files=files[1:]), files)
+        return cls(load_config(files[0], extra_files=files[1:]), files, seeds)
+
+    def _in_chunk(self, seeds) -> list[int]:
+        return [s for s in seeds if self.chunk is None or s in self.chunk]
 
     # ------------------------------------------------------------------ runs
     def runs(self) -> list[RunSpec]:
+        """The planned runs (of the chunk's seeds, where the pipeline is a chunk)."""
+        return [run for run in self._planned() if self.chunk is None or run.seed in self.chunk]
+
+    def _planned(self) -> list[RunSpec]:
         wf = self.wf
         return ([RunSpec("main", m, s) for m in wf["methods"] for s in wf["seeds"]]
                 + [RunSpec("ablation", a, s) for a in wf["ablations"] for s in wf["ablation_seeds"]]
@@ -236,7 +253,7 @@ class Pipeline:
 
     def find_run(self, path: str) -> RunSpec:
         run = RunSpec.parse(path)
-        if run in self.runs() and run.path == path:  # the canonical spelling only (s0, not s00)
+        if run in self._planned() and run.path == path:  # the canonical spelling only (s0, not s00)
             return run
         raise UserError(f"{path} is not a run of experiment {self.experiment!r}")
 
@@ -302,7 +319,7 @@ class Pipeline:
 
     def detect_runs(self) -> list[RunSpec]:
         return [RunSpec("main", m, s) for m in ("simclr", "ifnd") if m in self.wf["methods"]
-                for s in self.wf["seeds"][:self.DETECT_SEEDS]]
+                for s in self._in_chunk(self.wf["seeds"][:self.DETECT_SEEDS])]
 
     def detect_files(self, run: RunSpec) -> list[str]:
         return [f"{self.root}/detect/{run.path}/{name}" for name in self.DETECT_FILES]
@@ -342,8 +359,8 @@ class Pipeline:
                 "pretrain", f"pretrain-{run.path.replace('/', '-')}",
                 f"ifnd pretrain {cfg_args} --run {run.path}",
                 outs=self.run_files(run) + [self.epochs_dir(run)], deps=self.pretrain_deps(run),
-                params=run.pretrain_keys(),
-                overrides=self.run_overrides(run)), "pretrain")
+                params=run.pretrain_keys(), overrides=self.run_overrides(run),
+                cached=[f"{self.run_dir(run)}/model.pt", self.epochs_dir(run)]), "pretrain")
         for seed in self.split_seeds():
             for tag, fraction in self.fractions.items():
                 self._add(Job(
@@ -363,29 +380,29 @@ class Pipeline:
                         "evaluate", stage,
                         f"ifnd semisup {self.run_dir(run)} {cfg_args} --fraction {self.fractions[tag]}"
                         f" --split {split}{self.on_arg} --out {out}",
-                        outs=[out], deps=[model, split], params=["eval"]), "semisup")
+                        outs=[out], deps=[model, split], params=["eval"], cached=[]), "semisup")
                 else:
                     self._add(Job(
                         "evaluate", stage, f"ifnd {name} {self.run_dir(run)} {cfg_args}{self.on_arg} --out {out}",
-                        outs=[out], deps=[model], params=["eval"]), name)
+                        outs=[out], deps=[model], params=["eval"], cached=[]), name)
         # references: the raw pixels, the supervised ceiling and the untrained encoder
         ref = f"{self.root}/reference"
         self._add(Job("rawpixels", "rawpixels", f"ifnd rawpixels {cfg_args}{self.on_arg} --out {ref}/rawpixels.json",
                       outs=[f"{ref}/rawpixels.json"], params=self.reference_keys(RAWPIXELS_SECTIONS),
-                      in_git=True),
+                      cached=[]),
                   "rawpixels")
         # per seed: the supervised ceiling, and the detector's own setting on pixels and on the
         # random-init encoder (the floors of every detection number; its k-means seeds and the
         # initialisation follow the seed, and it reads only training images: no --on)
         for rule, sections, on in (("supervised", SUPERVISED_SECTIONS, self.on_arg),
                                    ("detect_floor", DETECT_FLOOR_SECTIONS, "")):
-            for seed in self.wf["seeds"]:
+            for seed in self._in_chunk(self.wf["seeds"]):
                 out = f"{ref}/{rule}/s{seed}.json"
                 self._add(Job(rule, f"{rule}-s{seed}",
                               f"ifnd {rule.replace('_', '-')} {cfg_args} --set train.seed={seed}{on} --out {out}",
                               outs=[out], params=self.reference_keys(sections),
-                              overrides=[("train.seed", seed)], in_git=True), rule)
-        for seed in self.wf["seeds"]:
+                              overrides=[("train.seed", seed)], cached=[]), rule)
+        for seed in self._in_chunk(self.wf["seeds"]):
             run = self.reference_run(seed)
             model = f"{self.run_dir(run)}/model.pt"
             for name in ["knn", "linear"] + [f"semisup_{t}" for t in self.fractions]:
@@ -398,18 +415,18 @@ class Pipeline:
                         "random_init", stage,
                         f"ifnd semisup {self.run_dir(run)} {cfg_args} --random-init"
                         f" --fraction {self.fractions[tag]} --split {split}{self.on_arg} --out {out}",
-                        outs=[out], deps=[model, split], params=["eval"], in_git=True), "semisup")
+                        outs=[out], deps=[model, split], params=["eval"], cached=[]), "semisup")
                 else:
                     self._add(Job(
                         "random_init", stage,
                         f"ifnd {name} {self.run_dir(run)} {cfg_args} --random-init{self.on_arg} --out {out}",
-                        outs=[out], deps=[model], params=["eval"], in_git=True), name)
+                        outs=[out], deps=[model], params=["eval"], cached=[]), name)
         for run in self.detect_runs():
             outs = self.detect_files(run)
             self._add(Job("detect", f"detect-{run.path.replace('/', '-')}",
                           f"ifnd detect {self.run_dir(run)} --out {Path(outs[0]).parent.as_posix()}",
                           outs=outs, deps=[f"{self.run_dir(run)}/model.pt", self.epochs_dir(run)],
-                          in_git=True), "detect")
+                          cached=[]), "detect")
         # tables, figures and the report
         evidence = []
         for run in self.runs():
@@ -420,17 +437,17 @@ class Pipeline:
         self._add(Job("tables", "tables",
                       f"ifnd tables {report_args} --out {self.root}/tables --metrics {self.metrics_dir}",
                       outs=self.table_files() + [self.metrics_dir], deps=evidence,
-                      params=["data.name", "workflow"], metrics=[self.metrics_dir], in_git=True),
+                      params=["data.name", "workflow"], metrics=[self.metrics_dir], cached=[]),
                   "tables")
         self._add(Job("figures", "figures", f"ifnd figures {report_args} --out {self.root}/figures",
                       outs=self.figure_files(), deps=evidence, params=["data.name", "workflow"],
-                      in_git=True), "figures")
+                      cached=[]), "figures")
         quoted = [REFERENCE_VALUES] if Path(REFERENCE_VALUES).is_file() else []  # from the repository root
         self._add(Job("report", "report", f"ifnd report {report_args} --out {self.report_file}",
                       outs=[self.report_file],
                       deps=self.table_files() + self.figure_files() + quoted
                       + [f for run in self.detect_runs() for f in self.detect_files(run)],
-                      params=list(REPORT_SECTIONS), in_git=True), "report")
+                      params=list(REPORT_SECTIONS), cached=[]), "report")
 
     # ------------------------------------------------------------------ queries
     def recorded_mismatch(self, job: Job) -> str | None:
@@ -447,6 +464,11 @@ class Pipeline:
         if not isinstance(recorded, dict):
             return None
         return config_difference(recorded, self.cfg, job.params, job.overrides)
+
+    def inputs(self, job: Job) -> list[str]:
+        """The files a job waits for: its deps, less those of this experiment that no job of this
+        chunk writes (another chunk committed them; checked to exist when the pipeline is built)."""
+        return [d for d in job.deps if d in self.by_output or not d.startswith(self.root + "/")]
 
     def job(self, output: str) -> Job:
         try:

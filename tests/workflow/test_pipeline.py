@@ -4,6 +4,7 @@ file's."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ifnd.pipeline import Pipeline
@@ -117,3 +118,52 @@ def test_state_folder_follows_the_content_of_a_file_the_run_reads(tmp_path, monk
     assert len({before, first, second}) == 3 and first.startswith(before + "-")
     plain = pipe.find_run("ablation/precision_matched_oracle/s0")
     assert pipe.state_dir(plain) == _pipeline("config/test.yaml").state_dir(plain)
+
+
+def test_a_chunk_of_seeds_plans_the_jobs_of_its_seeds(tmp_path, monkeypatch):
+    """`snakemake --config seeds=[1]` builds the pipeline of seed 1 alone: its runs, its
+    references and its detection study; the seedless jobs (raw pixels, tables, figures, report)
+    in every chunk. The chunks together plan every job of the whole experiment once (the
+    seedless ones aside). A chunk's control that reads seed 0's detection study needs that
+    chunk's committed file: absent, one error line; present, a file the chunk only reads."""
+    import pytest
+
+    from ifnd.errors import UserError
+
+    monkeypatch.chdir(tmp_path)          # no committed results: the test experiment's files are absent
+    files = [str(REPO / "config/config.yaml"), str(REPO / "config/test.yaml")]
+    extra = tmp_path / "seeds.yaml"      # the test experiment at two seeds
+    extra.write_text("workflow:\n  seeds: [0, 1]\n  ablation_seeds: [0, 1]\n  class_sweep_seeds: [0, 1]\n")
+    files.append(str(extra))
+    whole = Pipeline.from_files(files)
+    first = Pipeline.from_files(files, seeds=[0])
+    assert first.runs() == [r for r in whole.runs() if r.seed == 0]
+    with pytest.raises(UserError, match=r"confusion.json, which no job .* run it first"):
+        Pipeline.from_files(files, seeds=["1"])
+    confusion = Path("results/test/detect/main/simclr/s0/confusion.json")
+    confusion.parent.mkdir(parents=True)
+    confusion.write_text("{}")           # what the first chunk committed
+    second = Pipeline.from_files(files, seeds=["1"])   # Snakemake's --config gives strings
+    assert second.runs() == [r for r in whole.runs() if r.seed == 1]
+    control = second.job("results/test/runs/ablation/precision_matched_structured/s1/model.pt")
+    assert str(confusion) in control.deps and second.inputs(control) == ["results/test/runs/main/ifnd/s1/fn_stats.csv"]
+    seedless = {"rawpixels", "tables", "figures", "report"}
+    for chunk in (first, second):
+        assert {j.rule for j in chunk.jobs} >= seedless
+        seeds = {int(m) for j in chunk.jobs if j.rule not in seedless for o in j.outs
+                 for m in re.findall(r"[/_]s(\d+)(?:/|\.json|$)", o)}
+        assert seeds == chunk.chunk
+    outputs = lambda p: {o for j in p.jobs if j.rule not in seedless for o in j.outs}  # noqa: E731
+    assert outputs(first) | outputs(second) == outputs(whole)
+    assert not outputs(first) & outputs(second)
+
+
+def test_only_the_encoders_stay_out_of_git():
+    """DVC caches the encoders (model.pt, epochs/) and the label splits; every other output (a
+    run's records, the evaluations, the references, the report) is committed to git."""
+    pipe = _pipeline("config/test.yaml")
+    cached = {o.rsplit("/", 1)[1] for j in pipe.jobs for o in j.outs if j.is_cached(o)}
+    assert {n for n in cached if not n.startswith("f")} == {"model.pt", "epochs"}
+    assert all(n.startswith("f") and n.endswith(".json") for n in cached - {"model.pt", "epochs"})  # splits
+    ignored = (REPO / ".gitignore").read_text()
+    assert "/results/*/runs/**/model.pt" in ignored and "/results/*/evals/" not in ignored

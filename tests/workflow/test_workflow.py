@@ -259,7 +259,7 @@ def test_dvc_stages_are_the_snakemake_jobs(workdir, name, monkeypatch):
     for job in Pipeline.from_files(files).jobs:
         stage = stages[frozenset(job.outs)]
         assert stage["deps"] == set(job.deps + job.code), stage["name"]
-        assert stage["outs"] == {o: not job.in_git for o in job.outs}, stage["name"]
+        assert stage["outs"] == {o: job.is_cached(o) for o in job.outs}, stage["name"]
         assert stage["metrics"] == job.metrics, stage["name"]
         params = {f: [k for p in job.params for k in _param_keys(raw, p)] for f, raw in raws.items()}
         assert stage["params"] == {f: keys for f, keys in params.items() if keys}, stage["name"]

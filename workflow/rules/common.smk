@@ -35,7 +35,9 @@ IFND_CONFIG = " ".join(["--config"] + [shlex.quote(f) for f in CONFIG_FILES])
 
 # The experiment as every ifnd command reads it: the same files merged by ifnd itself, where a
 # file's `workflow.ablations` replaces the base file's (Snakemake's own merge would join them).
-PIPE = Pipeline.from_files(CONFIG_FILES)
+# `--config seeds=[0]` runs one chunk of it: the jobs of those seeds (an experiment longer than a
+# session runs a chunk per session; each commits its records, and the tables read them all).
+PIPE = Pipeline.from_files(CONFIG_FILES, seeds=SEEDS)
 # Every output path of this experiment starts with R = results/<experiment>.
 R = PIPE.root
 EXPERIMENT = PIPE.experiment

@@ -22,7 +22,7 @@
 
 rule pretrain:
     input:
-        lambda w: job_of(f"{R}/runs/{w.run}/model.pt").deps,
+        lambda w: PIPE.inputs(job_of(f"{R}/runs/{w.run}/model.pt")),
     output:
         model=f"{R}/runs/{{run}}/model.pt",
         train_log=f"{R}/runs/{{run}}/train_log.csv",
