@@ -43,6 +43,7 @@ def _report(results_dir, config_file, *extra) -> str:
 def test_report_contents(results_dir, config_file):
     text = _report(results_dir, config_file)
     assert SENTENCE in text
+    assert "Why this data: plain Fashion-MNIST is the default experiment" in text   # why the experiment exists
     for title in ("### Table 1.", "### Table 2.", "### Table 3.", "### Table 4."):
         assert title in text
     assert "| SimCLR | 2 | 71.00 ± 1.41 | 61.00 ± 1.41 |" in text
