@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from workflow_support import BIN, REPO
@@ -338,7 +339,7 @@ def test_dvc_experiment_metrics_and_push_pull(workdir, tmp_path):
     """In a fresh git repository with the test experiment's dvc.yaml: the dry runs plan every
     stage, `dvc exp run -S` runs a stage with the changed value, `dvc metrics show` reads the
     committed flat metric files, and `dvc push` then `dvc pull` in a fresh clone restores the
-    stage's outputs from a local remote."""
+    stage's encoders from a local remote (its records come from git)."""
     proc = ifnd(workdir, "dvc-yaml", "--config", "config/config.yaml", "config/test.yaml", "--out", "dvc.yaml")
     assert proc.returncode == 0, _output(proc)
     _git_repo(workdir)
@@ -367,7 +368,10 @@ def test_dvc_experiment_metrics_and_push_pull(workdir, tmp_path):
 
     push = dvc(workdir, "push", "pretrain-main@simclr-0")
     assert push.returncode == 0, _output(push)
-    for args in (["add", "-f", "dvc.lock", "config/test.yaml"], ["commit", "-q", "-m", "run"]):
+    # the run's records are committed to git (cache: false), its encoders pushed to the remote
+    run_dir = "results/test/runs/main/simclr/s0"
+    records = [f"{run_dir}/{n}" for n in ("train_log.csv", "fn_stats.csv", "config.resolved.yaml", "meta.json")]
+    for args in (["add", "-f", "dvc.lock", "config/test.yaml", *records], ["commit", "-q", "-m", "run"]):
         subprocess.run(["git", "-c", "user.email=t@example.org", "-c", "user.name=t", *args], cwd=workdir,
                        check=True, capture_output=True)
     clone = tmp_path / "clone"
@@ -549,3 +553,42 @@ def test_slurm_profile_plans_gpu_jobs(workdir):
     blocks = proc.stdout.split("rule ")
     pretrain = [b for b in blocks if b.startswith("pretrain:")]
     assert pretrain and all("gpu=1" in b and "slurm_partition=gpu" in b for b in pretrain)
+
+
+@pytest.mark.slow
+def test_chunks_of_seeds_across_clones(workdir, tmp_path):
+    """An experiment run in two chunks of seeds on two machines: the first chunk (seed 0) runs
+    and commits its records; a fresh clone, without the first chunk's encoders or Snakemake's
+    metadata, runs seed 1 alone (the structured control of seed 1 reads seed 0's committed
+    detection study and retrains nothing of seed 0), and its tables read both seeds."""
+    (workdir / "config/chunks.yaml").write_text(
+        "workflow:\n  experiment: chunks\n  seeds: [0, 1]\n  methods: [simclr, ifnd]\n  ablation_seeds: [0, 1]\n"
+        "  ablations:\n    ifnd_matched_structured: {method.name: oracle_matched, fnd.control: {targets: "
+        "\"results/{experiment}/runs/main/ifnd/s{seed}/fn_stats.csv\", errors: structured, "
+        "confusion: \"results/{experiment}/detect/main/simclr/s0/confusion.json\"}}\n"
+        "  class_sweep: []\n  class_sweep_seeds: []\n  frameworks: {}\neval:\n  semisup:\n    fractions: [0.1]\n")
+    files = ("--configfile", "config/test.yaml", "config/chunks.yaml")
+    _git_repo(workdir)
+    first = snakemake(workdir, "--cores", "2", *files, "--config", "seeds=[0]", timeout=900)
+    assert first.returncode == 0, _output(first)
+    results = workdir / "results/chunks"
+    assert not list(results.glob("runs/*/*/s1"))
+    git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
+    # what a chunk commits: everything below results/<experiment>/ that git does not ignore
+    # (the test experiments' folders are ignored as a whole here, so the records are named)
+    records = [str(p.relative_to(workdir)) for p in results.rglob("*") if p.is_file()
+               and p.name != "model.pt" and "epochs" not in p.parts and "splits" not in p.parts]
+    subprocess.run([*git, "add", "-f", *records], cwd=workdir, check=True, capture_output=True)
+    subprocess.run([*git, "commit", "-q", "-m", "chunk 0"], cwd=workdir, check=True, capture_output=True)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(workdir), str(clone)], check=True, capture_output=True)
+    (clone / ".dvc" / "config.local").write_text("[core]\n    no_scm = true\n")
+    second = snakemake(clone, "--cores", "2", *files, "--config", "seeds=[1]", timeout=900)
+    assert second.returncode == 0, _output(second)
+    made = {p.parent.relative_to(clone / "results/chunks/runs").as_posix()
+            for p in (clone / "results/chunks/runs").rglob("model.pt")}
+    assert made == {"main/simclr/s1", "main/ifnd/s1", "ablation/ifnd_matched_structured/s1"}
+    per_seed = pd.read_csv(clone / "results/chunks/tables/table1_linear_per_seed.csv")
+    gain = per_seed[(per_seed["row"] == "diff:ifnd-simclr") & (per_seed["column"] == "linear_top1_pct")]
+    assert sorted(gain["seed"]) == [0, 1]
+    assert "Planned but not found" not in (clone / "results/chunks/report.md").read_text()
