@@ -251,7 +251,7 @@ def claim_b(results: Results, rate: float = 0.5) -> list[str]:
             "not resolved": "not resolved on SimCLR's encoder (the slope's interval includes zero)",
             "one seed": "not resolved: one SimCLR seed gives no interval"}.get(clean, "no SimCLR encoder studied")
     out = [f"(b) Detection quality rises as the encoder improves, measured at a fixed acceptance "
-           f"rate of {rate:g} with the run's own setting: " + "; ".join(texts) + f": {word}."]
+           f"rate of {rate:g} with the run's own setting: " + "; ".join(texts) + f". Verdict: {word}."]
     if floors:
         out.append(f"Floors at rate {rate:g} (precision / recall, the detector on inputs no "
                    f"training touched): " + ", ".join(floors) + ".")
