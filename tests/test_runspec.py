@@ -59,6 +59,7 @@ def test_the_class_draw_needs_no_dataset(monkeypatch):
             monkeypatch.setattr(runspec_module, name, no_data)
     monkeypatch.setattr("ifnd.data.fashion_mnist.load_fashion_mnist", no_data)
     cfg = load_config(CONFIGS[0])  # Fashion-MNIST: 10 classes, 5000 validation images
+    cfg["workflow"]["class_sweep_match"] = {}       # random draws (the default config matches them)
     import numpy as np
     for seed, n in ((0, 2), (1, 5), (2, 2)):
         want = sorted(int(c) for c in np.random.default_rng([seed, n, 7]).choice(10, size=n, replace=False))
@@ -67,6 +68,52 @@ def test_the_class_draw_needs_no_dataset(monkeypatch):
         assert got["data.val_subset"] == 5000 * n // 10
     with pytest.raises(UserError, match="between 2 and 10"):
         class_subset_overrides(cfg, 11, 0)
+
+
+def _confusion(tmp_path, upper: dict, total: int = 4) -> Path:
+    import json
+
+    matrix = [[0] * total for _ in range(total)]
+    for (i, j), count in upper.items():
+        matrix[i][j] = count
+    path = tmp_path / "confusion.json"
+    path.write_text(json.dumps({"matrix": matrix, "level_k": total}))
+    return path
+
+
+def test_class_subsets_matched_on_difficulty(tmp_path):
+    """Pairs (0, 1) and (2, 3) share clusters 10 times, every other pair 4 times: the mean pair
+    count is 36 / 6 = 6, so the strong pairs' confusability is 10 / 6 and the others' 4 / 6.
+    Two classes: the four weak pairs lie 1/3 from the full set's 1, the strong ones 2/3, so the
+    seeds take the weak pairs in order of their ids, then the strong ones. Three classes: every
+    triple holds one strong pair and two weak ones, mean exactly 1."""
+    import numpy as np
+
+    from ifnd.runspec import matched_classes, pair_confusability
+
+    path = _confusion(tmp_path, {(0, 1): 10, (2, 3): 10, (0, 2): 4, (0, 3): 4, (1, 2): 4, (1, 3): 4})
+    c = pair_confusability(path, 4)
+    assert c[0, 1] == c[1, 0] == pytest.approx(10 / 6) and c[0, 2] == pytest.approx(4 / 6)
+    assert c[np.triu_indices(4, 1)].mean() == pytest.approx(1.0)
+    assert [matched_classes(c, 2, s) for s in range(7)] == [[0, 2], [0, 3], [1, 2], [1, 3], [0, 1], [2, 3], [0, 2]]
+    assert [matched_classes(c, 3, s) for s in range(4)] == [[0, 1, 2], [0, 1, 3], [0, 2, 3], [1, 2, 3]]
+    with pytest.raises(UserError, match=r"holds a \(4, 4\) matrix, the dataset has 10 classes"):
+        pair_confusability(path, 10)
+
+
+def test_a_matched_class_run_reads_its_confusion(tmp_path):
+    """The default config matches Fashion-MNIST's class sweep on a committed confusion: the run's
+    classes come from it, and the pipeline lists the file among the run's inputs (a changed
+    confusion reruns the sweep)."""
+    from ifnd.runspec import matched_classes, pair_confusability
+
+    cfg = load_config(CONFIGS[0])
+    path = cfg["workflow"]["class_sweep_match"]["fashion-mnist"]
+    run = RunSpec("classes", "oracle", 1, 2)
+    want = matched_classes(pair_confusability(REPO / path, 10), 2, 1)
+    assert dict(run.overrides(cfg))["data.classes"] == want
+    assert run.reads(cfg, "fashion-mnist") == [path]
+    assert path in Pipeline.from_files([str(CONFIGS[0])]).job(f"results/fashion-mnist/runs/{run.path}/model.pt").deps
 
 
 def test_state_folder_is_the_config_s_and_the_pipeline_uses_the_spec():

@@ -13,14 +13,17 @@ The same path names its folder below ``runs/`` and its evaluations below ``evals
 ``results/<experiment>/``, and its resumable state below ``state/<experiment>/``. The pipeline
 definition (and through it the Snakemake rules and the generated dvc.yaml), ``ifnd pretrain``
 and the report's collector all build runs with :class:`RunSpec`; nothing else spells a run.
-Nothing here reads a dataset: the class sweep's draw needs only the number of classes.
+Nothing here reads a dataset: the class sweep's draw needs only the number of classes (and,
+matched on difficulty, a committed class confusion).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +36,7 @@ from .errors import UserError
 from .vocabulary import EXECUTION_ONLY_KEYS, FRAMEWORKS, METHOD_ORDER
 
 __all__ = ["RunSpec", "GROUPS", "PATH_PATTERN", "PRETRAIN_SECTIONS", "fingerprint",
-           "class_subset_overrides"]
+           "class_subset_overrides", "class_sweep_match", "matched_classes", "pair_confusability"]
 
 # a framework other than SimCLR (the default) is a group of its own: its runs sit beside main's
 FRAMEWORK_GROUPS = tuple(f for f in FRAMEWORKS if f != "simclr")
@@ -140,10 +143,13 @@ class RunSpec:
 
     def reads(self, cfg: dict, experiment: str) -> list[str]:
         """The files this run reads besides the data: a structured attribution control's
-        confusion.json and a control's targets (``{experiment}`` and ``{seed}`` filled in)."""
+        confusion.json, a control's targets (``{experiment}`` and ``{seed}`` filled in) and the
+        class confusion a class-sweep run's classes are matched on."""
         control = self.config(cfg)["fnd"].get("control") or {}
         paths = [control.get("confusion") if control.get("errors") == "structured" else None,
                  control.get("targets")]
+        if self.group == "classes":
+            paths.append(class_sweep_match(cfg))
         return [str(p).replace("{experiment}", experiment).replace("{seed}", str(self.seed))
                 for p in paths if p]
 
@@ -168,12 +174,69 @@ class RunSpec:
 
 
 # --------------------------------------------------------------------------- the class sweep
+# a class-sweep subset matched on difficulty: one of the MATCH_CHOICES subsets whose classes are,
+# pair for pair, as confusable as the full set's (seed s takes the s-th closest, so the seeds
+# still see different subsets), among at most MATCH_CANDIDATES drawn
+MATCH_CHOICES = 8
+MATCH_CANDIDATES = 4096
+
+
+def class_sweep_match(cfg: dict) -> str | None:
+    """The class confusion the class sweep of this dataset is matched on
+    (``workflow.class_sweep_match``, keyed by ``data.name``); None: random draws."""
+    return (cfg["workflow"].get("class_sweep_match") or {}).get(cfg["data"]["name"])
+
+
+def pair_confusability(path: str | Path, total: int) -> np.ndarray:
+    """(C, C) symmetric: how often the clusters of an encoder mix classes i and j (a
+    confusion.json of ``ifnd detect``: cross-class pairs sharing a cluster), relative to the
+    average pair of classes (mean 1 over the pairs)."""
+    try:
+        matrix = np.asarray(json.loads(Path(path).read_text())["matrix"], dtype=float)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"workflow.class_sweep_match: cannot read a class confusion from {path} ({exc})") from None
+    if matrix.shape != (total, total):
+        raise UserError(f"workflow.class_sweep_match: {path} holds a {matrix.shape} matrix, the dataset "
+                        f"has {total} classes")
+    pairs = matrix + matrix.T
+    np.fill_diagonal(pairs, 0.0)
+    mean = pairs[np.triu_indices(total, 1)].mean()
+    if not mean > 0:
+        raise UserError(f"workflow.class_sweep_match: {path} counts no confused pair")
+    return pairs / mean
+
+
+def matched_classes(confusability: np.ndarray, classes: int, seed: int) -> list[int]:
+    """A subset of ``classes`` classes whose mean pair confusability is closest to the full
+    set's (1): the candidates (every subset, or MATCH_CANDIDATES drawn where there are more)
+    sorted by their distance to 1, then by their class ids; seed s takes the (s mod
+    MATCH_CHOICES)-th, so the seeds see different subsets of the same difficulty."""
+    total = len(confusability)
+    if math.comb(total, classes) <= MATCH_CANDIDATES:
+        candidates = [list(c) for c in itertools.combinations(range(total), classes)]
+    else:
+        rng = np.random.default_rng([classes, 7])
+        candidates = [sorted(int(c) for c in rng.choice(total, size=classes, replace=False))
+                      for _ in range(MATCH_CANDIDATES)]
+        candidates = [list(c) for c in sorted(set(map(tuple, candidates)))]
+
+    def distance(subset):
+        block = confusability[np.ix_(subset, subset)]
+        return abs(block[np.triu_indices(classes, 1)].mean() - 1.0)
+
+    ranked = sorted(candidates, key=lambda c: (distance(c), c))
+    return ranked[int(seed) % min(MATCH_CHOICES, len(ranked))]
+
+
 def class_subset_overrides(cfg: dict, classes: int, seed: int) -> list[tuple]:
-    """The overrides of a class-sweep run (Figure 1): ``classes`` class ids drawn at random with
-    the run seed (``default_rng([seed, classes, 7])``, so every seed is another draw), the same
-    number of training images as the full run (``data.train_subset`` unchanged, and with it the
-    number of steps; the data loader refuses a draw with too few images), and the validation
-    split scaled to the classes kept."""
+    """The overrides of a class-sweep run (Figure 1): ``classes`` class ids, drawn at random
+    with the run seed (``default_rng([seed, classes, 7])``, so every seed is another draw), or,
+    where ``workflow.class_sweep_match`` names a class confusion for the dataset, a subset as
+    confusable pair for pair as the full set (:func:`matched_classes`), so that the class count,
+    not the difficulty of the classes drawn, is what changes; the same number of training
+    images as the full run (``data.train_subset`` unchanged, and with it the number of steps;
+    the data loader refuses a draw with too few images), and the validation split scaled to the
+    classes kept."""
     if cfg["data"].get("classes") is not None:
         raise UserError("data.classes is set, but the class sweep (workflow.class_sweep, or --classes) "
                         "draws its own classes: leave one of them empty")
@@ -181,8 +244,13 @@ def class_subset_overrides(cfg: dict, classes: int, seed: int) -> list[tuple]:
     if not 2 <= classes <= total:
         raise UserError(f"the class sweep (workflow.class_sweep, or --classes) takes between 2 and "
                         f"{total} classes, got {classes}")
-    rng = np.random.default_rng([int(seed), int(classes), 7])
-    out = [("data.classes", sorted(int(c) for c in rng.choice(total, size=classes, replace=False)))]
+    match = class_sweep_match(cfg)
+    if match:
+        drawn = matched_classes(pair_confusability(match, total), classes, seed)
+    else:
+        rng = np.random.default_rng([int(seed), int(classes), 7])
+        drawn = sorted(int(c) for c in rng.choice(total, size=classes, replace=False))
+    out = [("data.classes", drawn)]
     val = cfg["data"].get("val_subset")
     if val:
         out.append(("data.val_subset", max(classes, round(val * classes / total))))

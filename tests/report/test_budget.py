@@ -38,9 +38,10 @@ def _experiment(root, epochs, ifnd, oracle, precision, floor, scheduled=None, ra
     (run / "config.resolved.yaml").write_text(yaml.safe_dump(cfg))
     (root / "reference/detect_floor").mkdir(parents=True)
     for seed in ifnd:
-        (root / f"reference/detect_floor/s{seed}.json").write_text(json.dumps(
-            {"evaluation": "detect_floor", "rows": [{"space": "pixels", "rate": 1.0, "precision": floor, "recall": 0.5},
-                                                    {"space": "pixels", "rate": 0.5, "precision": 0.9, "recall": 0.1}]}))
+        rows = [{"space": "pixels", "rate": 1.0, "precision": floor, "recall": 0.5},
+                {"space": "pixels", "rate": 0.5, "precision": 0.9, "recall": 0.1}]
+        record = {"evaluation": "detect_floor", "rows": rows}
+        (root / f"reference/detect_floor/s{seed}.json").write_text(json.dumps(record))
     return root
 
 

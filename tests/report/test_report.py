@@ -254,6 +254,13 @@ def test_claim_a_is_inconclusive_when_the_gap_and_the_relative_reduction_disagre
     text = " ".join(claim_a(Results(results_dir)))
     assert "2 classes: gap +1.00 points (one seed, no interval), 50% of SimCLR's error (2.0%)" in text
     assert "inconclusive: the absolute gap and the relative error reduction point opposite ways" in text
+    # without a config: the subsets' design is unknown, said as random draws; with the default
+    # config, matched on the committed confusion it names
+    assert "the class subsets are random draws per seed" in text
+    results = Results(results_dir)
+    results.cfg = {"data": {"name": "fashion-mnist"}, "workflow": {"class_sweep_match": {"fashion-mnist": "c.json"}}}
+    assert "the class subsets are matched on difficulty (each as confusable, pair for pair, as the full set " \
+           "by the class confusion of `c.json`)" in " ".join(claim_a(results))
 
 
 def test_claim_c_names_the_evaluations_not_run_yet(results_dir):

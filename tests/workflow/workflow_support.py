@@ -40,7 +40,11 @@ def copy_workflow(dest: Path) -> Path:
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(src, target)
-    for name in committed_files(RESULTS):
+    from ifnd.config import load_config
+
+    # and the committed class confusions the default config's class sweep is matched on
+    matched = list((load_config(REPO / "config/config.yaml")["workflow"].get("class_sweep_match") or {}).values())
+    for name in committed_files(RESULTS) + matched:
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, dest / name)
     # DVC without git in the copy.

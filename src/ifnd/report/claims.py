@@ -23,6 +23,7 @@ import pandas as pd
 
 import math
 
+from ..runspec import class_sweep_match
 from .collect import Results, detect_floor_at, read_csv
 from .stats import (Stat, detectable_effect, holm, p_value, paired_difference, partial_slope, slope, summarise,
                     unpaired_difference, verdict)
@@ -159,8 +160,17 @@ def claim_a(results: Results) -> list[str]:
             + "; ".join(parts) + f". {most} against {fewest} classes (unpaired, Welch): gap "
             + _points(absolute).replace(" seeds", " seeds in the smaller group") + f", {rel_text}: {word}. "
             "The class count also changes the task's difficulty (SimCLR's error above), so neither "
-            "comparison alone isolates the number of classes; the class subsets are random draws per "
-            f"seed, so their difficulty varies at a fixed count. {held_text}"]
+            f"comparison alone isolates the number of classes; {_subsets_text(results)} {held_text}"]
+
+
+def _subsets_text(results: Results) -> str:
+    """How the class sweep chose its subsets (``workflow.class_sweep_match``)."""
+    match = class_sweep_match(results.cfg) if results.cfg is not None else None
+    if match:
+        return (f"the class subsets are matched on difficulty (each as confusable, pair for pair, as the "
+                f"full set by the class confusion of `{match}`), so the count, not the classes drawn, "
+                "is what changes, though each further class adds alternatives per image.")
+    return "the class subsets are random draws per seed, so their difficulty varies at a fixed count."
 
 
 def difficulty_held_fixed(measures: dict) -> Stat:
