@@ -6,8 +6,8 @@
 # make lint        ruff check (pyproject.toml), snakemake --lint and snakefmt --check
 # make dvc-repro   the same pipeline through DVC
 # make dvc-yaml    write dvc.yaml again from the pipeline definition (src/ifnd/pipeline.py)
-# make dvc-push    send the cached runs and evaluations to the DVC remote (DVC_REMOTE)
-# make dvc-pull    fetch them from the remote into results/<experiment>/
+# make dvc-push    send the cached encoders and splits to the DVC remote (DVC_REMOTE)
+# make dvc-pull    fetch them from the remote into results/<experiment>/ (the records are in git)
 #
 # Variables: PYTHON (interpreter for the venv), CORES (snakemake --cores), CONFIGFILE (an
 # override file on top of config/config.yaml, e.g. CONFIGFILE=config/test.yaml), SEEDS (one

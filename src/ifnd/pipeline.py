@@ -184,7 +184,7 @@ class Pipeline:
         self.wf = cfg["workflow"]
         # a chunk of the experiment: only the jobs of these seeds (and the seedless ones), for an
         # experiment run over several sessions (`snakemake --config seeds=[0]`); None: every seed
-        self.chunk = None if seeds is None else {int(s) for s in seeds}
+        self.chunk = None if seeds is None else self._chunk_seeds(seeds)
         self.config_files = list(config_files)
         self.experiment = experiment_name(cfg)
         self.root = f"{RESULTS}/{self.experiment}"
@@ -224,6 +224,18 @@ class Pipeline:
     def from_files(cls, config_files, seeds=None) -> "Pipeline":
         files = list(config_files) or [BASE_CONFIG]
         return cls(load_config(files[0], extra_files=files[1:]), files, seeds)
+
+    def _chunk_seeds(self, seeds) -> set[int]:
+        """The chunk's seeds as a set of planned seeds; anything else is one error line."""
+        planned = {run.seed for run in self._planned()}
+        try:
+            chunk = {int(s) for s in (seeds if isinstance(seeds, (list, tuple, set)) else [seeds])}
+        except (TypeError, ValueError):
+            chunk = None
+        if not chunk or not chunk <= planned:
+            raise UserError(f"--config seeds={seeds!r}: give a list of this experiment's seeds "
+                            f"({sorted(planned)}), e.g. seeds=[0,1]")
+        return chunk
 
     def _in_chunk(self, seeds) -> list[int]:
         return [s for s in seeds if self.chunk is None or s in self.chunk]

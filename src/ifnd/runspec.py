@@ -145,11 +145,12 @@ class RunSpec:
         """The files this run reads besides the data: a structured attribution control's
         confusion.json, a control's targets (``{experiment}`` and ``{seed}`` filled in) and the
         class confusion a class-sweep run's classes are matched on."""
-        control = self.config(cfg)["fnd"].get("control") or {}
-        paths = [control.get("confusion") if control.get("errors") == "structured" else None,
-                 control.get("targets")]
-        if self.group == "classes":
-            paths.append(class_sweep_match(cfg))
+        if self.group == "classes":  # SimCLR or the oracle: no control; the classes may be matched
+            paths = [class_sweep_match(cfg)]
+        else:
+            control = self.config(cfg)["fnd"].get("control") or {}
+            paths = [control.get("confusion") if control.get("errors") == "structured" else None,
+                     control.get("targets")]
         return [str(p).replace("{experiment}", experiment).replace("{seed}", str(self.seed))
                 for p in paths if p]
 
@@ -175,8 +176,8 @@ class RunSpec:
 
 # --------------------------------------------------------------------------- the class sweep
 # a class-sweep subset matched on difficulty: one of the MATCH_CHOICES subsets whose classes are,
-# pair for pair, as confusable as the full set's (seed s takes the s-th closest, so the seeds
-# still see different subsets), among at most MATCH_CANDIDATES drawn
+# on average over their pairs, as confusable as the full set's (seed s takes the s-th closest,
+# so the seeds still see different subsets), among at most MATCH_CANDIDATES drawn
 MATCH_CHOICES = 8
 MATCH_CANDIDATES = 4096
 
@@ -231,8 +232,8 @@ def matched_classes(confusability: np.ndarray, classes: int, seed: int) -> list[
 def class_subset_overrides(cfg: dict, classes: int, seed: int) -> list[tuple]:
     """The overrides of a class-sweep run (Figure 1): ``classes`` class ids, drawn at random
     with the run seed (``default_rng([seed, classes, 7])``, so every seed is another draw), or,
-    where ``workflow.class_sweep_match`` names a class confusion for the dataset, a subset as
-    confusable pair for pair as the full set (:func:`matched_classes`), so that the class count,
+    where ``workflow.class_sweep_match`` names a class confusion for the dataset, a subset whose
+    pairs are on average as confusable as the full set's (:func:`matched_classes`), so that the class count,
     not the difficulty of the classes drawn, is what changes; the same number of training
     images as the full run (``data.train_subset`` unchanged, and with it the number of steps;
     the data loader refuses a draw with too few images), and the validation split scaled to the

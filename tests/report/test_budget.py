@@ -81,7 +81,11 @@ def test_budget_pools_the_chunks_of_one_budget(tmp_path, capsys):
     assert frame["ifnd_precision_mean"].tolist() == pytest.approx([52.0])
     assert frame["pixel_floor_precision_mean"].tolist() == pytest.approx([90.0])
     # a seed given twice for one budget is one clear error, not a silently doubled seed
-    again = _experiment(tmp_path / "budget-e40-again", 40, {2: 1.0}, {2: 4.0}, {2: 54.0}, 0.2)
+    again = _experiment(tmp_path / "budget-e40-again", 40, {2: 1.0}, {2: 4.0}, {2: 54.0}, 0.2, rate_max=0.5)
     capsys.readouterr()
     assert main(["budget", "--results", str(first), str(second), str(again), "--out", str(out)]) == 2
     assert "seed(s) [2] of the 40-epoch budget appear in more than one" in capsys.readouterr().err
+    # a folder of the same budget with other settings is not a chunk of it
+    other = _experiment(tmp_path / "budget-e40-other", 40, {3: 1.0}, {3: 4.0}, {3: 54.0}, 0.2, rate_max=1.0)
+    assert main(["budget", "--results", str(first), str(other), "--out", str(out)]) == 2
+    assert "both train 40 epochs but with other settings" in capsys.readouterr().err

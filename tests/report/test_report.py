@@ -43,7 +43,7 @@ def _report(results_dir, config_file, *extra) -> str:
 def test_report_contents(results_dir, config_file):
     text = _report(results_dir, config_file)
     assert SENTENCE in text
-    assert "Why this data: plain Fashion-MNIST is the default experiment" in text   # why the experiment exists
+    assert "Why this data: plain Fashion-MNIST, the default experiment's data" in text   # why it exists
     for title in ("### Table 1.", "### Table 2.", "### Table 3.", "### Table 4."):
         assert title in text
     assert "| SimCLR | 2 | 71.00 ± 1.41 | 61.00 ± 1.41 |" in text
@@ -259,8 +259,8 @@ def test_claim_a_is_inconclusive_when_the_gap_and_the_relative_reduction_disagre
     assert "the class subsets are random draws per seed" in text
     results = Results(results_dir)
     results.cfg = {"data": {"name": "fashion-mnist"}, "workflow": {"class_sweep_match": {"fashion-mnist": "c.json"}}}
-    assert "the class subsets are matched on difficulty (each as confusable, pair for pair, as the full set " \
-           "by the class confusion of `c.json`)" in " ".join(claim_a(results))
+    assert "the class subsets are matched on difficulty (each one's pairs on average as confusable as the " \
+           "full set's, by the class confusion of `c.json`)" in " ".join(claim_a(results))
 
 
 def test_claim_c_names_the_evaluations_not_run_yet(results_dir):

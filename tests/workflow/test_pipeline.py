@@ -138,6 +138,9 @@ def test_a_chunk_of_seeds_plans_the_jobs_of_its_seeds(tmp_path, monkeypatch):
     whole = Pipeline.from_files(files)
     first = Pipeline.from_files(files, seeds=[0])
     assert first.runs() == [r for r in whole.runs() if r.seed == 0]
+    for bad in ([5], ["x"], []):          # not seeds of this experiment: one error line
+        with pytest.raises(UserError, match=r"seeds=.*: give a list of this experiment's seeds \(\[0, 1\]\)"):
+            Pipeline.from_files(files, seeds=bad)
     with pytest.raises(UserError, match=r"confusion.json, which no job .* run it first"):
         Pipeline.from_files(files, seeds=["1"])
     confusion = Path("results/test/detect/main/simclr/s0/confusion.json")

@@ -22,7 +22,12 @@
 
 rule pretrain:
     input:
-        lambda w: PIPE.inputs(job_of(f"{R}/runs/{w.run}/model.pt")),
+        # the files a control or a class-sweep run reads, as ancient: a fresh clone's checkout
+        # order makes one committed record newer than another, which must not retrain a run (a
+        # job that remakes such a file in the same invocation still reruns its readers)
+        lambda w: [
+            ancient(f) for f in PIPE.inputs(job_of(f"{R}/runs/{w.run}/model.pt"))
+        ],
     output:
         model=f"{R}/runs/{{run}}/model.pt",
         train_log=f"{R}/runs/{{run}}/train_log.csv",

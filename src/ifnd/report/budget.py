@@ -16,6 +16,7 @@ precision and the floor, each a mean with its 95% t interval over seeds) and DIR
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -38,16 +39,21 @@ def _per_seed(path: Path, row: str, column: str) -> dict[int, float]:
     return {int(s): float(v) for s, v in zip(part["seed"], part["value"])}
 
 
-def _settings(root: Path) -> tuple[int, float]:
-    """(epochs, IFND's final acceptance rate) of an experiment, from the config a run recorded."""
+def _settings(root: Path) -> tuple[int, float, str]:
+    """(epochs, IFND's final acceptance rate, the pretraining settings but the seed) of an
+    experiment, from the config a run recorded: the chunks of one budget must agree on the last."""
     configs = sorted((root / "runs" / "main").glob("*/s*/config.resolved.yaml"))
     if not configs:
         raise UserError(f"{root} holds no run config (runs/main/*/s*/config.resolved.yaml) to read the budget from")
     cfg = read_yaml_mapping(configs[0])
     try:
-        return int(cfg["train"]["epochs"]), float((cfg.get("fnd") or {}).get("rate_max", 1.0))
+        epochs = int(cfg["train"]["epochs"])
     except (KeyError, TypeError, ValueError):
         raise UserError(f"{configs[0]}: no train.epochs") from None
+    rate = (cfg.get("fnd") or {}).get("rate_max")
+    settings = {k: cfg.get(k) for k in ("data", "model", "augment", "fnd")}
+    settings["train"] = {k: v for k, v in (cfg.get("train") or {}).items() if k != "seed"}
+    return epochs, float(1.0 if rate is None else rate), json.dumps(settings, sort_keys=True, default=str)
 
 
 def _seeds(root: Path) -> dict[str, dict[int, float]]:
@@ -72,8 +78,12 @@ def budget_rows(roots: list[Path]) -> pd.DataFrame:
     seeds, each run in a session of its own) are pooled, each seed counted once."""
     pooled: dict[int, dict] = {}
     for root in roots:
-        epochs = _settings(root)[0]
-        entry = pooled.setdefault(epochs, {"experiments": [], "values": {}})
+        epochs, _, settings = _settings(root)
+        entry = pooled.setdefault(epochs, {"experiments": [], "values": {}, "settings": settings})
+        if settings != entry["settings"]:
+            raise UserError(f"{root.name} and {entry['experiments'][0]} both train {epochs} epochs but with "
+                            "other settings (data, model, augmentation, training or IFND): one budget's "
+                            "chunks must differ only in their seeds")
         entry["experiments"].append(root.name)
         for name, per_seed in _seeds(root).items():
             into = entry["values"].setdefault(name, {})

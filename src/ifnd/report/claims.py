@@ -167,9 +167,9 @@ def _subsets_text(results: Results) -> str:
     """How the class sweep chose its subsets (``workflow.class_sweep_match``)."""
     match = class_sweep_match(results.cfg) if results.cfg is not None else None
     if match:
-        return (f"the class subsets are matched on difficulty (each as confusable, pair for pair, as the "
-                f"full set by the class confusion of `{match}`), so the count, not the classes drawn, "
-                "is what changes, though each further class adds alternatives per image.")
+        return (f"the class subsets are matched on difficulty (each one's pairs on average as confusable "
+                f"as the full set's, by the class confusion of `{match}`), so the count, not the classes "
+                "drawn, is what changes, though each further class adds alternatives per image.")
     return "the class subsets are random draws per seed, so their difficulty varies at a fixed count."
 
 

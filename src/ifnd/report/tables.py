@@ -28,8 +28,6 @@ from .collect import Results, add_results_arguments, detect_floor_at, results_of
 from .markdown import Metric, fmt_diff, fmt_value, markdown_table
 from .stats import Stat, detectable_effect, paired_difference, summarise
 
-TABLE_NAMES = vocabulary.TABLES
-
 METHOD_LABELS = vocabulary.labels()
 SHORT_LABELS = vocabulary.short_labels()
 DATASET_LABELS = {"fashion-mnist": "Fashion-MNIST", "fashion-scenes": "Fashion-MNIST scenes", "cifar10": "CIFAR-10",
