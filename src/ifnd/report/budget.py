@@ -136,6 +136,7 @@ def draw(frame: pd.DataFrame, path: Path) -> None:
     for ax in (left, right):
         ax.set_xscale("log")
         ax.set_xticks(frame["epochs"], [str(e) for e in frame["epochs"]])
+        ax.minorticks_off()  # the log axis's own minor labels ("6 x 10^0") say nothing here
         ax.set_xlabel("Training budget (epochs)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
