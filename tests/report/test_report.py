@@ -260,7 +260,21 @@ def test_claim_a_is_inconclusive_when_the_gap_and_the_relative_reduction_disagre
     results = Results(results_dir)
     results.cfg = {"data": {"name": "fashion-mnist"}, "workflow": {"class_sweep_match": {"fashion-mnist": "c.json"}}}
     assert "the class subsets are matched on difficulty (each one's pairs on average as confusable as the " \
-           "full set's, by the class confusion of `c.json`)" in " ".join(claim_a(results))
+           "full set's, by the class confusion of `c.json`), so" in " ".join(claim_a(results))
+    # with the confusion at hand, the subsets' achieved mean: the 2-class run's classes (run_config's
+    # draw) against a confusion where every pair is mixed 6 times but (0, 1) 15: mean pair 6.2
+    import json
+
+    import numpy as np
+
+    classes = run_config("simclr", 0, classes=2)["data"]["classes"]
+    matrix = np.full((10, 10), 3.0)
+    matrix[0, 1] = matrix[1, 0] = 7.5
+    confusion = results_dir / "c.json"
+    confusion.write_text(json.dumps({"matrix": matrix.tolist()}))
+    results.cfg["workflow"]["class_sweep_match"]["fashion-mnist"] = str(confusion)
+    want = (15.0 if sorted(classes) == [0, 1] else 6.0) / (6.0 + 9.0 / 45)
+    assert f"mean pair confusability, full set 1: 2 classes {want:.2f}, 5 classes" in " ".join(claim_a(results))
 
 
 def test_claim_c_names_the_evaluations_not_run_yet(results_dir):
