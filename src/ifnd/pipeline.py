@@ -166,10 +166,10 @@ class Job:
     overrides: list = field(default_factory=list)     # run overrides applied before hashing
     code: list[str] = field(default_factory=list)     # source files (DVC deps)
     metrics: list[str] = field(default_factory=list)  # outs shown by `dvc metrics show`
-    # the outputs kept in DVC's cache and out of git (None: all of them); the others are small
+    # the outputs kept in DVC's cache and out of git (default none; None: all of them); the others are small
     # records committed to git (DVC: cache: false), so that a later chunk of seeds, on another
     # machine, finds them
-    cached: list[str] | None = None
+    cached: list[str] | None = field(default_factory=list)
     fingerprint: str = ""
 
     def is_cached(self, out: str) -> bool:
@@ -237,13 +237,16 @@ class Pipeline:
                             f"({sorted(planned)}), e.g. seeds=[0,1]")
         return chunk
 
+    def _keeps(self, seed: int) -> bool:
+        return self.chunk is None or seed in self.chunk
+
     def _in_chunk(self, seeds) -> list[int]:
-        return [s for s in seeds if self.chunk is None or s in self.chunk]
+        return [s for s in seeds if self._keeps(s)]
 
     # ------------------------------------------------------------------ runs
     def runs(self) -> list[RunSpec]:
         """The planned runs (of the chunk's seeds, where the pipeline is a chunk)."""
-        return [run for run in self._planned() if self.chunk is None or run.seed in self.chunk]
+        return [run for run in self._planned() if self._keeps(run.seed)]
 
     def _planned(self) -> list[RunSpec]:
         wf = self.wf
@@ -379,7 +382,7 @@ class Pipeline:
                     "splits", f"splits-f{tag}-s{seed}",
                     f"ifnd splits {cfg_args} --fraction {fraction} --seed {seed}"
                     f" --out {self.split_file(seed, tag)}",
-                    outs=[self.split_file(seed, tag)], params=["data"]), "splits")
+                    outs=[self.split_file(seed, tag)], params=["data"], cached=None), "splits")
         for run in self.runs():
             model = f"{self.run_dir(run)}/model.pt"
             for name in self.evaluations(run):
@@ -392,16 +395,15 @@ class Pipeline:
                         "evaluate", stage,
                         f"ifnd semisup {self.run_dir(run)} {cfg_args} --fraction {self.fractions[tag]}"
                         f" --split {split}{self.on_arg} --out {out}",
-                        outs=[out], deps=[model, split], params=["eval"], cached=[]), "semisup")
+                        outs=[out], deps=[model, split], params=["eval"]), "semisup")
                 else:
                     self._add(Job(
                         "evaluate", stage, f"ifnd {name} {self.run_dir(run)} {cfg_args}{self.on_arg} --out {out}",
-                        outs=[out], deps=[model], params=["eval"], cached=[]), name)
+                        outs=[out], deps=[model], params=["eval"]), name)
         # references: the raw pixels, the supervised ceiling and the untrained encoder
         ref = f"{self.root}/reference"
         self._add(Job("rawpixels", "rawpixels", f"ifnd rawpixels {cfg_args}{self.on_arg} --out {ref}/rawpixels.json",
-                      outs=[f"{ref}/rawpixels.json"], params=self.reference_keys(RAWPIXELS_SECTIONS),
-                      cached=[]),
+                      outs=[f"{ref}/rawpixels.json"], params=self.reference_keys(RAWPIXELS_SECTIONS)),
                   "rawpixels")
         # per seed: the supervised ceiling, and the detector's own setting on pixels and on the
         # random-init encoder (the floors of every detection number; its k-means seeds and the
@@ -413,7 +415,7 @@ class Pipeline:
                 self._add(Job(rule, f"{rule}-s{seed}",
                               f"ifnd {rule.replace('_', '-')} {cfg_args} --set train.seed={seed}{on} --out {out}",
                               outs=[out], params=self.reference_keys(sections),
-                              overrides=[("train.seed", seed)], cached=[]), rule)
+                              overrides=[("train.seed", seed)]), rule)
         for seed in self._in_chunk(self.wf["seeds"]):
             run = self.reference_run(seed)
             model = f"{self.run_dir(run)}/model.pt"
@@ -427,18 +429,17 @@ class Pipeline:
                         "random_init", stage,
                         f"ifnd semisup {self.run_dir(run)} {cfg_args} --random-init"
                         f" --fraction {self.fractions[tag]} --split {split}{self.on_arg} --out {out}",
-                        outs=[out], deps=[model, split], params=["eval"], cached=[]), "semisup")
+                        outs=[out], deps=[model, split], params=["eval"]), "semisup")
                 else:
                     self._add(Job(
                         "random_init", stage,
                         f"ifnd {name} {self.run_dir(run)} {cfg_args} --random-init{self.on_arg} --out {out}",
-                        outs=[out], deps=[model], params=["eval"], cached=[]), name)
+                        outs=[out], deps=[model], params=["eval"]), name)
         for run in self.detect_runs():
             outs = self.detect_files(run)
             self._add(Job("detect", f"detect-{run.path.replace('/', '-')}",
                           f"ifnd detect {self.run_dir(run)} --out {Path(outs[0]).parent.as_posix()}",
-                          outs=outs, deps=[f"{self.run_dir(run)}/model.pt", self.epochs_dir(run)],
-                          cached=[]), "detect")
+                          outs=outs, deps=[f"{self.run_dir(run)}/model.pt", self.epochs_dir(run)]), "detect")
         # tables, figures and the report
         evidence = []
         for run in self.runs():
@@ -449,17 +450,16 @@ class Pipeline:
         self._add(Job("tables", "tables",
                       f"ifnd tables {report_args} --out {self.root}/tables --metrics {self.metrics_dir}",
                       outs=self.table_files() + [self.metrics_dir], deps=evidence,
-                      params=["data.name", "workflow"], metrics=[self.metrics_dir], cached=[]),
+                      params=["data.name", "workflow"], metrics=[self.metrics_dir]),
                   "tables")
         self._add(Job("figures", "figures", f"ifnd figures {report_args} --out {self.root}/figures",
-                      outs=self.figure_files(), deps=evidence, params=["data.name", "workflow"],
-                      cached=[]), "figures")
+                      outs=self.figure_files(), deps=evidence, params=["data.name", "workflow"]), "figures")
         quoted = [REFERENCE_VALUES] if Path(REFERENCE_VALUES).is_file() else []  # from the repository root
         self._add(Job("report", "report", f"ifnd report {report_args} --out {self.report_file}",
                       outs=[self.report_file],
                       deps=self.table_files() + self.figure_files() + quoted
                       + [f for run in self.detect_runs() for f in self.detect_files(run)],
-                      params=list(REPORT_SECTIONS), cached=[]), "report")
+                      params=list(REPORT_SECTIONS)), "report")
 
     # ------------------------------------------------------------------ queries
     def recorded_mismatch(self, job: Job) -> str | None:
