@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..errors import UserError
 from ..runspec import class_sweep_match, pair_confusability
-from .collect import Results, detect_floor_at, read_csv
+from .collect import FLOOR_SPACES, Results, read_csv
 from .stats import (Stat, detectable_effect, holm, p_value, paired_difference, partial_slope, slope, summarise,
                     unpaired_difference, verdict)
 
@@ -243,14 +243,12 @@ def detection_trend(results: Results, rate: float = 0.5) -> dict[str, dict]:
 
 def floor_text(results: Results, rate: float, space: str = "pixels") -> str:
     """"raw pixels 21.5% / 36.2%" (precision / recall, mean over seeds) of a detection floor."""
-    at = detect_floor_at(results.references.get("detect_floor") or {}, space, rate)
+    at = results.floor(space, rate)
     if not at:
         return ""
     p = summarise({s: v[0] for s, v in at.items()})
     r = summarise({s: v[1] for s, v in at.items()})
-    label = {"pixels": "raw pixels", "random_init_projection": "random-init projection",
-             "random_init_backbone": "random-init backbone"}.get(space, space)
-    return f"{label} {100 * p.mean:.1f}% / {100 * r.mean:.1f}%"
+    return f"{FLOOR_SPACES[space]} {100 * p.mean:.1f}% / {100 * r.mean:.1f}%"
 
 
 def claim_b(results: Results, rate: float = 0.5) -> list[str]:
@@ -262,8 +260,7 @@ def claim_b(results: Results, rate: float = 0.5) -> list[str]:
     if not trends:
         return ["(b) Detection quality rises as the encoder improves: needs the detection study "
                 "(`ifnd detect`); not found."]
-    floors = [f for f in (floor_text(results, rate, s) for s in
-                          ("pixels", "random_init_projection", "random_init_backbone")) if f]
+    floors = [f for f in (floor_text(results, rate, s) for s in FLOOR_SPACES) if f]
     texts, words = [], {}
     for method in ("simclr", "ifnd", *sorted(set(trends) - {"simclr", "ifnd"})):
         if method not in trends:

@@ -63,6 +63,10 @@ BATCH_COLUMNS = vocabulary.FN_BATCH_COLUMNS
 LEVEL_COLUMNS = vocabulary.FN_LEVEL_COLUMNS
 FN_STATS_COLUMNS = vocabulary.FN_STATS_COLUMNS
 
+# the detection floors (reference/detect_floor, `ifnd detect-floor`): space -> what the detector ran on
+FLOOR_SPACES = {"pixels": "raw pixels", "random_init_projection": "random-init projection",
+                "random_init_backbone": "random-init backbone"}
+
 _SEED_DIR = re.compile(r"^s(\d+)$")
 _CLASS_DIR = re.compile(r"^c(\d+)$")
 
@@ -509,6 +513,16 @@ class Results:
             if row is not None and pd.notna(row[column]):
                 out[run.key.seed] = float(row[column])
         return out
+
+    def final_rate(self) -> float:
+        """IFND's final acceptance rate (``fnd.rate_max`` of the main runs): where the
+        detection floors are read."""
+        return float(((self.main_config() or {}).get("fnd") or {}).get("rate_max", 1.0))
+
+    def floor(self, space: str, rate: float | None = None) -> dict[int, tuple[float, float]]:
+        """seed -> (precision, recall) of one detection floor at ``rate`` (default: the final one)."""
+        rate = self.final_rate() if rate is None else rate
+        return detect_floor_at(self.references.get("detect_floor") or {}, space, rate)
 
     def main_config(self) -> dict | None:
         """The resolved config of a main IFND run (else any run), for what-was-run facts."""

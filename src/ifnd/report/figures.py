@@ -28,7 +28,7 @@ from ..errors import UserError
 from ..runspec import FRAMEWORK_GROUPS
 from ..fileio import atomic_output
 from .claims import attribution_chain
-from .collect import Results, add_results_arguments, detect_floor_at, results_of
+from .collect import FLOOR_SPACES, Results, add_results_arguments, results_of
 from .stats import paired_difference, summarise
 from .tables import METHOD_LABELS, dataset_label
 
@@ -193,18 +193,16 @@ def _ablation_frames(results: Results, attr: str) -> list[tuple[str, list]]:
     return [(a, [getattr(r, attr) for r in results.select("ablation", a)]) for a in results.names("ablation")]
 
 
-FLOOR_STYLES = {"pixels": ("raw pixels", "0.2", (0, (1, 1))),
-                "random_init_projection": ("random-init projection", "0.55", (0, (4, 2))),
-                "random_init_backbone": ("random-init backbone", "0.55", (0, (1, 2)))}
+FLOOR_STYLES = {"pixels": ("0.2", (0, (1, 1))), "random_init_projection": ("0.55", (0, (4, 2))),
+                "random_init_backbone": ("0.55", (0, (1, 2)))}
 
 
 def _floor_lines(ax, results: Results, column: str, vertical: bool = False) -> None:
     """The detection floors (``ifnd detect-floor`` at IFND's final acceptance rate, mean over
     seeds) as reference lines: ``column`` is "precision" or "recall", in percent."""
-    rate = float(((results.main_config() or {}).get("fnd") or {}).get("rate_max", 1.0))
-    floors = results.references.get("detect_floor") or {}
-    for space, (label, color, style) in FLOOR_STYLES.items():
-        at = detect_floor_at(floors, space, rate)
+    rate = results.final_rate()
+    for space, (color, style) in FLOOR_STYLES.items():
+        at, label = results.floor(space), FLOOR_SPACES[space]
         if not at:
             continue
         value = 100 * float(np.mean([v[0 if column == "precision" else 1] for v in at.values()]))

@@ -24,7 +24,7 @@ from ..config import atomic_write_text, flatten
 from .. import vocabulary
 from ..errors import UserError
 from ..runspec import FRAMEWORK_GROUPS
-from .collect import Results, add_results_arguments, detect_floor_at, results_of
+from .collect import FLOOR_SPACES, Results, add_results_arguments, results_of
 from .markdown import Metric, fmt_diff, fmt_value, markdown_table
 from .stats import Stat, detectable_effect, paired_difference, summarise
 
@@ -82,10 +82,6 @@ def _stat_columns(metric: Metric, stat: Stat | None, prefix: str = "") -> dict:
 
 
 PER_SEED = "_per_seed"  # a cell's (seed, value) pairs: written to <table>_per_seed.csv, not the table
-# the detection floors (reference/detect_floor, `ifnd detect-floor`) as Table 4 names them
-FLOOR_SPACES = {"pixels": "the detector on raw pixels",
-                "random_init_projection": "the detector on the random-init projection",
-                "random_init_backbone": "the detector on the random-init backbone"}
 
 
 def split_per_seed(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -366,10 +362,9 @@ def table4_fn_stats(results: Results) -> Table:
         shown.append({"Run": label, "n": n, "Final epoch": "/".join(map(str, epochs)),
                       **{m.header: fmt_value(cells[m.key], m, n) for m in batch_metrics}})
     # the floors: IFND's detector on inputs no training touched, at its final acceptance rate
-    rate = float(((results.main_config() or {}).get("fnd") or {}).get("rate_max", 1.0))
-    floors = results.references.get("detect_floor") or {}
-    for space, label in FLOOR_SPACES.items():
-        at = detect_floor_at(floors, space, rate)
+    rate = results.final_rate()
+    for space, what in FLOOR_SPACES.items():
+        at, label = results.floor(space), f"the detector on {'the ' if space != 'pixels' else ''}{what}"
         if not at:
             continue
         cells = {PREC.key: summarise({s: v[0] for s, v in at.items()}),
