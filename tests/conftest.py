@@ -18,3 +18,15 @@ def _private_cache():
         os.environ.pop("IFND_CACHE", None)
     else:
         os.environ["IFND_CACHE"] = old
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """A command run in-process (``ifnd pretrain`` sets the thread count of its job) must not
+    change the threads the next test computes with."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
