@@ -94,9 +94,10 @@ def resolve_channels_last(value, device: torch.device) -> bool:
     AVX2 path, and on par in bf16 (bench/memory_format.md). Other devices keep the default
     memory format. The two formats sum in different orders, so an activation within rounding
     distance of zero can fall on the other side of a ReLU: at the default model's shape that
-    moves single gradient tensors by 1-4% (max over elements) in fp32, as fp32 against fp64
-    does, and far less than bf16; tests/models/test_channels_last.py compares the kernels
-    themselves with a smooth activation."""
+    moves single gradient tensors by 1-4% (max over elements) in fp32 (channels-first fp32
+    against fp64: 0.6%, for the same reason; bf16 against fp64: about 50%), measured on one
+    batch of 256; tests/models/test_channels_last.py compares the kernels themselves with a
+    smooth activation."""
     if value == "auto":
         return device.type in ("cuda", "cpu")
     return bool(value)
