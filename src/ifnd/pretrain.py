@@ -187,9 +187,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--ablation", metavar="NAME", default=None,
                         help="an IFND ablation: apply the overrides of workflow.ablations.NAME")
     parser.add_argument("--classes", metavar="N", type=int, default=None,
-                        help="train on N classes drawn at random with the run seed (Figure 1's "
-                             "class-count sweep) and as many training images as the full run "
-                             "(data.train_subset), so that only the number of classes changes")
+                        help="train on N classes chosen with the run seed (Figure 1's class-count "
+                             "sweep: matched on difficulty where workflow.class_sweep_match names a "
+                             "confusion for the dataset, else drawn at random) and as many training "
+                             "images as the full run (data.train_subset), so that only the number of "
+                             "classes changes")
     parser.add_argument("--run", metavar="PATH", default=None,
                         help="a run of the experiment the config describes (main/ifnd/s0, ablation/NAME/s1, "
                              "classes/simclr/c2/s0, moco/ifnd/s0): its variant, seed, run folder and state folder come "

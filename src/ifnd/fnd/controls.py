@@ -20,9 +20,9 @@ oracle.
   numbers. The ``oracle_matched`` method accepts the degraded labels on IFND's warm-up and
   acceptance ramp, ranked by the same confidence and ranking (:class:`MatchedOracleDetector`):
   IFND's schedule *and* IFND's detection quality, with true labels underneath. Where relabelling
-  cannot reach the recall at the target precision, the degraded labels are two levels combined
-  by union (:func:`degrade_levels`): the true classes, and the true classes with a fraction moved
-  to a wrong class, which adds wrong pairs on top of the right ones.
+  cannot reach the recall at the target precision, the degraded labels are several levels (up
+  to five) combined by union (:func:`degrade_levels`): the true classes, and copies of them with
+  a fraction moved to wrong classes, which add wrong pairs on top of the right ones.
 """
 
 from __future__ import annotations
