@@ -25,7 +25,8 @@
 # linked to it by ancient inputs only, so a forced control whose committed records exist would be
 # left out (snakemake dag.py, update_needrun); every run retrains then anyway.
 def pretrain_forced():
-    dag = workflow.dag_settings  # set once the DAG is built, after the Snakefile is read
+    # set once the DAG is built, after the Snakefile is read
+    dag = workflow.dag_settings
     return dag is not None and (dag.forceall or "pretrain" in (dag.forcerun or ()))
 
 
