@@ -85,3 +85,13 @@ def pretrain_cmd(output, resources):
 
 def final_targets():
     return PIPE.final_targets()
+
+
+# Under `--forcerun pretrain` (a fresh clone's `make reproduce`) the inputs are plain: Snakemake
+# does not look at the own reasons of the jobs downstream of a job that reruns, and drops those
+# linked to it by ancient inputs only, so a forced control whose committed records exist would be
+# left out (snakemake dag.py, update_needrun); every run retrains then anyway.
+def pretrain_forced():
+    # set once the DAG is built, after the Snakefile is read
+    dag = workflow.dag_settings
+    return dag is not None and (dag.forceall or "pretrain" in (dag.forcerun or ()))

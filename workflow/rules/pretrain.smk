@@ -20,21 +20,12 @@
 # (pretrain_cmd in common.smk).
 
 
-# Under `--forcerun pretrain` (a fresh clone's `make reproduce`) the inputs are plain: Snakemake
-# does not look at the own reasons of the jobs downstream of a job that reruns, and drops those
-# linked to it by ancient inputs only, so a forced control whose committed records exist would be
-# left out (snakemake dag.py, update_needrun); every run retrains then anyway.
-def pretrain_forced():
-    # set once the DAG is built, after the Snakefile is read
-    dag = workflow.dag_settings
-    return dag is not None and (dag.forceall or "pretrain" in (dag.forcerun or ()))
-
-
 rule pretrain:
     input:
         # the files a control or a class-sweep run reads, as ancient: a fresh clone's checkout
         # order makes one committed record newer than another, which must not retrain a run (a
-        # job that remakes such a file in the same invocation still reruns its readers)
+        # job that remakes such a file in the same invocation still reruns its readers); plain
+        # under a forced pretraining (pretrain_forced in common.smk)
         lambda w: [
             f if pretrain_forced() else ancient(f)
             for f in PIPE.inputs(job_of(f"{R}/runs/{w.run}/model.pt"))
