@@ -275,19 +275,21 @@ def section_timings(results: Results) -> list[str]:
     lines += [f"Total recorded compute: pretraining {_seconds(total)}, evaluations {_seconds(ev_total)}.", ""]
     span = _wall_span(results)
     if span is not None:
-        seconds, jobs = span
-        lines += [f"Wall time of the pipeline: {_seconds(seconds)}, from the first recorded job's start "
-                  f"to the last one's end ({jobs} jobs: pretraining, evaluations and references; the "
-                  "detection study and the report are not timed). It is the measured time of "
-                  "`make reproduce` when the pipeline ran in one go; jobs made at different times "
-                  "stretch it.", ""]
+        busy, seconds, jobs = span
+        lines += [f"Wall time of the pipeline: {_seconds(busy)} while at least one recorded job ran "
+                  f"({jobs} jobs: pretraining, evaluations and references; the detection study and the "
+                  f"report are not timed); {_seconds(seconds)} from the first job's start to the last "
+                  "one's end. The first is the measured time of `make reproduce` when the pipeline ran "
+                  "in one go, and the sum of the busy times of its chunks when it ran in chunks; the "
+                  "pauses between chunks count in the second only.", ""]
     return lines
 
 
-def _wall_span(results: Results) -> tuple[float, int] | None:
-    """(seconds from the earliest job start to the latest job end, number of jobs) over every
-    job that recorded when it finished (meta.json ``timings.finished_at`` of a pretraining run,
-    ``finished_at`` of a metrics file) and how long it took; None when none did."""
+def _wall_span(results: Results) -> tuple[float, float, int] | None:
+    """(seconds while at least one job ran, seconds from the earliest job start to the latest job
+    end, number of jobs) over every job that recorded when it finished (meta.json
+    ``timings.finished_at`` of a pretraining run, ``finished_at`` of a metrics file) and how long
+    it took; None when none did."""
     jobs = [(get_dotted(r.meta, "timings.finished_at", None), _run_seconds(r))
             for r in results.runs.values()]
     jobs += [(rec.get("finished_at"), rec.get("seconds")) for r in results.runs.values()
@@ -296,11 +298,15 @@ def _wall_span(results: Results) -> tuple[float, int] | None:
     jobs += [(rec.get("finished_at"), rec.get("seconds"))
              for rec in [refs["rawpixels"] or {}, *refs["supervised"].values(),
                          *(x for per_seed in refs["random_init"].values() for x in per_seed.values())]]
-    spans = [(float(end) - float(secs), float(end)) for end, secs in jobs
-             if isinstance(end, (int, float)) and isinstance(secs, (int, float))]
+    spans = sorted((float(end) - float(secs), float(end)) for end, secs in jobs
+                   if isinstance(end, (int, float)) and isinstance(secs, (int, float)))
     if not spans:
         return None
-    return max(e for _, e in spans) - min(s for s, _ in spans), len(spans)
+    busy, reach = 0.0, float("-inf")
+    for start, end in spans:  # the union of the intervals, swept in order of their starts
+        busy += max(0.0, end - max(start, reach))
+        reach = max(reach, end)
+    return busy, max(e for _, e in spans) - spans[0][0], len(spans)
 
 
 def _floor_sentences(results: Results, labels: dict) -> list[str]:
