@@ -50,13 +50,11 @@ def test_structured_control_reads_this_experiments_detection_study():
 
     for extra, root in (((), "results/fashion-mnist"), (("config/test.yaml",), "results/test")):
         pipe = _pipeline(*extra)
-        job = pipe.job(f"{root}/runs/ablation/precision_matched_structured/s0/model.pt")
+        job = pipe.job(f"{root}/runs/ablation/ifnd_matched_structured/s0/model.pt")
         assert job.deps == [f"{root}/detect/main/simclr/s0/confusion.json",
                             f"{root}/runs/main/ifnd/s0/fn_stats.csv"]
         assert pipe.job(job.deps[0]).rule == "detect"
         assert pipe.job(job.deps[1]).stage == "pretrain-main-ifnd-s0"
-        plain = pipe.job(f"{root}/runs/ablation/precision_matched_oracle/s0/model.pt")
-        assert plain.deps == [f"{root}/runs/main/ifnd/s0/fn_stats.csv"]
         matched = pipe.job(f"{root}/runs/ablation/ifnd_matched_random/s0/model.pt")
         assert matched.deps == [f"{root}/runs/main/ifnd/s0/fn_stats.csv"]
         assert pipe.job(f"{root}/runs/ablation/schedule_matched_oracle/s0/model.pt").deps == []
@@ -76,7 +74,7 @@ def test_a_dependency_no_job_writes_is_one_error_line(tmp_path):
 
     extra = tmp_path / "no_simclr.yaml"
     extra.write_text("workflow:\n  methods: [ifnd, oracle]\n  experiment: no-simclr\n")
-    with pytest.raises(UserError, match=r"pretrain-ablation-precision_matched_structured-s0: reads "
+    with pytest.raises(UserError, match=r"pretrain-ablation-ifnd_matched_structured-s0: reads "
                                         r"results/no-simclr/detect/main/simclr/s0/confusion.json"):
         Pipeline.from_files([str(REPO / "config/config.yaml"), str(extra)])
 
@@ -107,7 +105,7 @@ def test_state_folder_follows_the_content_of_a_file_the_run_reads(tmp_path, monk
     confusion never resumes a state trained on the old one; other runs' folders do not move."""
     monkeypatch.chdir(tmp_path)
     pipe = _pipeline("config/test.yaml")
-    run = pipe.find_run("ablation/precision_matched_structured/s0")
+    run = pipe.find_run("ablation/ifnd_matched_structured/s0")
     before = pipe.state_dir(run)                     # the file does not exist yet
     confusion = tmp_path / "results/test/detect/main/simclr/s0/confusion.json"
     confusion.parent.mkdir(parents=True)
@@ -116,7 +114,7 @@ def test_state_folder_follows_the_content_of_a_file_the_run_reads(tmp_path, monk
     confusion.write_text('{"matrix": [[0, 2], [1, 0]]}')
     second = pipe.state_dir(run)
     assert len({before, first, second}) == 3 and first.startswith(before + "-")
-    plain = pipe.find_run("ablation/precision_matched_oracle/s0")
+    plain = pipe.find_run("ablation/ifnd_matched_random/s0")
     assert pipe.state_dir(plain) == _pipeline("config/test.yaml").state_dir(plain)
 
 
@@ -148,7 +146,7 @@ def test_a_chunk_of_seeds_plans_the_jobs_of_its_seeds(tmp_path, monkeypatch):
     confusion.write_text("{}")           # what the first chunk committed
     second = Pipeline.from_files(files, seeds=["1"])   # Snakemake's --config gives strings
     assert second.runs() == [r for r in whole.runs() if r.seed == 1]
-    control = second.job("results/test/runs/ablation/precision_matched_structured/s1/model.pt")
+    control = second.job("results/test/runs/ablation/ifnd_matched_structured/s1/model.pt")
     assert str(confusion) in control.deps and second.inputs(control) == ["results/test/runs/main/ifnd/s1/fn_stats.csv"]
     seedless = {"rawpixels", "tables", "figures", "report"}
     for chunk in (first, second):

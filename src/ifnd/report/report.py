@@ -276,12 +276,12 @@ def section_timings(results: Results) -> list[str]:
     span = _wall_span(results)
     if span is not None:
         busy, seconds, jobs = span
-        lines += [f"Wall time of the pipeline: {_seconds(busy)} while at least one recorded job ran "
-                  f"({jobs} jobs: pretraining, evaluations and references; the detection study and the "
+        lines += [f"Wall time of the pipeline: at least {_seconds(busy)}, the time while at least one "
+                  f"recorded job ran ({jobs} jobs: pretraining, evaluations and references; a resumed run "
+                  "records only its last stretch, and each job's start-up, the detection study and the "
                   f"report are not timed); {_seconds(seconds)} from the first job's start to the last "
-                  "one's end. The first is the measured time of `make reproduce` when the pipeline ran "
-                  "in one go, and the sum of the busy times of its chunks when it ran in chunks; the "
-                  "pauses between chunks count in the second only.", ""]
+                  "one's end, pauses between chunks included where the pipeline ran in chunks of seeds.",
+                  ""]
     return lines
 
 
