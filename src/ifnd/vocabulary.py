@@ -105,6 +105,9 @@ FIGURES = {
 }
 # the evaluations of a run (semisup_{percent} per label fraction of eval.semisup.fractions)
 EVALUATIONS = ("knn", "linear", "semisup_1", "semisup_10")
+# how the report names each evaluation's score, in the order its claims and floors list them
+EVALUATION_LABELS = {"linear": "linear top-1", "knn": "kNN top-1", "semisup_1": "1%-label top-1",
+                     "semisup_10": "10%-label top-1"}
 
 # The CSV files of a run folder, as the trainer writes them and the report reads them.
 # train_log.csv: one row per epoch (the report needs only TRAIN_LOG_REQUIRED).

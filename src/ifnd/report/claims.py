@@ -27,12 +27,11 @@ import pandas as pd
 
 from ..errors import UserError
 from ..runspec import class_sweep_match, pair_confusability
+from ..vocabulary import EVALUATION_LABELS
 from .collect import FLOOR_SPACES, Results, read_csv
 from .stats import (Stat, detectable_effect, holm, p_value, paired_difference, partial_slope, slope, summarise,
                     unpaired_difference, verdict)
 
-EVALUATIONS = {"linear": "linear top-1", "knn": "kNN top-1", "semisup_1": "1%-label top-1",
-               "semisup_10": "10%-label top-1"}
 # Table 3's ablations and what each one tests of claim (d) (a positive difference to the default
 # speaks against the default's choice)
 DESIGN = {"attraction": "attraction instead of elimination",
@@ -299,7 +298,7 @@ def claim_c(results: Results) -> list[str]:
         return ["(c) IFND improves linear and semi-supervised accuracy: needs the SimCLR and IFND "
                 "main runs; not found."]
     parts, resolved, missing, diffs = [], [], [], {}
-    for evaluation, label in EVALUATIONS.items():
+    for evaluation, label in EVALUATION_LABELS.items():
         d = paired_difference(results.metric("main", "ifnd", evaluation),
                               results.metric("main", "simclr", evaluation))
         if d.n:

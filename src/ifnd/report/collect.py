@@ -42,13 +42,14 @@ from ..data import dataset_classes
 from ..errors import UserError
 from ..pipeline import Pipeline, config_difference
 from ..runspec import FRAMEWORK_GROUPS, GROUPS, PRETRAIN_SECTIONS, RunSpec
+# the run folder's CSV files and the evaluations: the trainer's and the workflow's schema
+from ..vocabulary import (EVALUATIONS, FN_BATCH_COLUMNS, FN_LEVEL_COLUMNS, FN_STATS_COLUMNS,
+                          TRAIN_LOG_REQUIRED)
 
-EVALUATIONS = vocabulary.EVALUATIONS
 # evaluations the workflow runs for every run of a group; others are optional there
 EXPECTED_EVALUATIONS = {"main": EVALUATIONS, "ablation": ("knn", "linear"), "classes": ("knn", "linear"),
                         **{group: EVALUATIONS for group in FRAMEWORK_GROUPS}}
 ABLATION_ORDER = ("attraction", "all_at_once", "one_level", "global_ranking")
-REFERENCE_EVALUATIONS = ("knn", "linear", "semisup_1", "semisup_10")
 
 # Class and training-image counts of the built-in datasets, for a run whose config keeps all
 # classes / all images (the counts are fixed by the datasets; see ifnd.data).
@@ -56,12 +57,6 @@ DATASET_TRAIN_IMAGES = {"fashion-mnist": 60000, "fashion-scenes": 60000, "cifar1
 DATASET_TEST_IMAGES = {"fashion-mnist": 10000, "fashion-scenes": 10000, "cifar10": 10000, "cifar100": 10000}
 
 SPLIT_NAMES = {"test": "test", "val": "validation"}
-
-# the run folder's CSV files: the trainer's schema (ifnd.vocabulary)
-TRAIN_LOG_COLUMNS = vocabulary.TRAIN_LOG_REQUIRED
-BATCH_COLUMNS = vocabulary.FN_BATCH_COLUMNS
-LEVEL_COLUMNS = vocabulary.FN_LEVEL_COLUMNS
-FN_STATS_COLUMNS = vocabulary.FN_STATS_COLUMNS
 
 # the detection floors (reference/detect_floor, `ifnd detect-floor`): space -> what the detector ran on
 FLOOR_SPACES = {"pixels": "raw pixels", "random_init_projection": "random-init projection",
@@ -197,7 +192,7 @@ def read_csv(path: Path, required: Iterable[str], numeric: Iterable[str]) -> pd.
 def read_train_log(path: Path) -> pd.DataFrame:
     numeric = ("epoch", "loss", "lr", "knn_top1", "epoch_seconds", "cluster_seconds",
                "images_per_second", "acceptance_rate")
-    df = read_csv(path, TRAIN_LOG_COLUMNS, numeric)
+    df = read_csv(path, TRAIN_LOG_REQUIRED, numeric)
     knn = df["knn_top1"].dropna()
     if ((knn < 0) | (knn > 1)).any():
         raise UserError(f"{path}: column 'knn_top1' must hold fractions in [0, 1]")
@@ -207,11 +202,11 @@ def read_train_log(path: Path) -> pd.DataFrame:
 def read_fn_stats(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(in-batch rows, per-level rows) of an ``fn_stats.csv``; the level rows get an int
     ``level`` (the number of clusters k)."""
-    df = read_csv(path, FN_STATS_COLUMNS, ("epoch",) + BATCH_COLUMNS + LEVEL_COLUMNS)
+    df = read_csv(path, FN_STATS_COLUMNS, ("epoch",) + FN_BATCH_COLUMNS + FN_LEVEL_COLUMNS)
     level = df["level"].str.strip()
     is_batch = level.str.lower().eq("batch")
-    batch = df.loc[is_batch, ["epoch", *BATCH_COLUMNS]].sort_values("epoch").reset_index(drop=True)
-    levels = df.loc[~is_batch, ["epoch", "level", *LEVEL_COLUMNS]].copy()
+    batch = df.loc[is_batch, ["epoch", *FN_BATCH_COLUMNS]].sort_values("epoch").reset_index(drop=True)
+    levels = df.loc[~is_batch, ["epoch", "level", *FN_LEVEL_COLUMNS]].copy()
     k = pd.to_numeric(levels["level"].str.strip(), errors="coerce")
     if k.isna().any() or (k < 1).any() or (k != np.round(k)).any():
         raise UserError(f"{path}: column 'level' must be 'batch' or a number of clusters")
@@ -251,7 +246,7 @@ class Run:
     def final_levels(self) -> pd.DataFrame:
         """The per-level cluster statistics of the last epoch that has any."""
         if self.fn_levels is None or self.fn_levels.empty:
-            return pd.DataFrame(columns=["epoch", "level", *LEVEL_COLUMNS])
+            return pd.DataFrame(columns=["epoch", "level", *FN_LEVEL_COLUMNS])
         last = self.fn_levels["epoch"].max()
         return self.fn_levels[self.fn_levels["epoch"] == last].reset_index(drop=True)
 
@@ -386,7 +381,7 @@ class Results:
                            | {int(m.group(1)) for p in (ref / "supervised").glob("s*.json")
                               if (m := re.match(r"^s(\d+)\.json$", p.name))})
         for seed in seeds:
-            for evaluation in REFERENCE_EVALUATIONS:
+            for evaluation in EVALUATIONS:
                 path = ref / "random_init" / f"s{seed}" / f"{evaluation}.json"
                 if path.is_file():
                     out["random_init"].setdefault(evaluation, {})[seed] = self._scored(read_evaluation(path), path)
@@ -402,7 +397,7 @@ class Results:
             if m and (self.pipeline is None or int(m.group(1)) in seeds):
                 out["detect_floor"][int(m.group(1))] = read_detect_floor(path)
         if self.pipeline is None:
-            for evaluation in REFERENCE_EVALUATIONS:
+            for evaluation in EVALUATIONS:
                 if evaluation not in out["random_init"]:
                     self._miss("reference", f"random_init/s{{seed}}/{evaluation}.json")
             if not out["supervised"]:

@@ -22,7 +22,7 @@ from ..config import atomic_write_text, get_dotted, load_config
 from ..errors import UserError
 from ..pipeline import Pipeline
 from ..runspec import FRAMEWORK_GROUPS, GROUPS
-from ..vocabulary import FRAMEWORKS, TABLES
+from ..vocabulary import EVALUATION_LABELS, FRAMEWORKS, TABLES
 from .claims import detect_rows, section_claims
 from .collect import DATASET_TEST_IMAGES, DATASET_TRAIN_IMAGES, Results
 from .figures import FIGURES
@@ -350,9 +350,7 @@ def _floor_sentences(results: Results, labels: dict) -> list[str]:
 def section_floors(results: Results) -> list[str]:
     """The SimCLR baseline of every evaluation against its floors (the comparisons between
     methods are the claims' and the tables')."""
-    labels = {"linear": "linear top-1", "knn": "kNN top-1", "semisup_1": "1%-label top-1",
-              "semisup_10": "10%-label top-1"}
-    lines = _floor_sentences(results, labels)
+    lines = _floor_sentences(results, EVALUATION_LABELS)
     return ["## The baseline against its floors", ""] + [f"- {s}" for s in lines] + [""] if lines else []
 
 

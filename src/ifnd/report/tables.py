@@ -102,10 +102,6 @@ def _row_n(stats: Iterable[Stat | None]) -> int:
     return max((s.n for s in stats if s is not None), default=0)
 
 
-def _method_label(name: str, framework: str = "simclr") -> str:
-    return vocabulary.method_label(name, framework)
-
-
 def _diff_label(name: str, base: str = "simclr", framework: str = "simclr") -> str:
     if framework == "simclr":
         return f"{SHORT_LABELS.get(name, name)} − {SHORT_LABELS.get(base, base)}"
@@ -157,7 +153,7 @@ def _accuracy_table(results: Results, name: str, title: str,
 
     for group, framework in groups:
         for m, values in per_group[group].items():
-            add(m if group == "main" else f"{group}:{m}", _method_label(m, framework), "method",
+            add(m if group == "main" else f"{group}:{m}", vocabulary.method_label(m, framework), "method",
                 {k: summarise(v) for k, v in values.items()})
     for row, label, cells in references:
         if any(s is not None and s.n for s in cells.values()):
@@ -353,7 +349,7 @@ def table4_fn_stats(results: Results) -> Table:
             continue
         cells = {m.key: summarise(results.final_batch_stat(group, name, columns[m.key])) for m in batch_metrics}
         n = sum(f is not None for f in finals)
-        label = f"ablation: {name}" if group == "ablation" else _method_label(name, frameworks[group])
+        label = f"ablation: {name}" if group == "ablation" else vocabulary.method_label(name, frameworks[group])
         rec = {"section": "in-batch", "row": f"{group}:{name}", "label": label, "level": np.nan,
                "final_epoch": max(epochs), "runs": n}
         for m in batch_metrics:
