@@ -89,6 +89,19 @@ def test_table3_ablations(results_dir):
     assert "-2.00 (CI n/a, n=1)" in t.markdown()
 
 
+def test_changed_settings_shorten_paths_only():
+    from ifnd.report.tables import config_changes
+
+    control = {"method": {"name": "oracle_matched"}, "fnd": {"levels": [10], "control": {
+        "targets": "results/{experiment}/runs/main/ifnd/s{seed}/fn_stats.csv", "errors": "random"}}}
+    default = {"method": {"name": "ifnd"}, "fnd": {"levels": [10]}}
+    assert config_changes(control, default) == (
+        "fnd.control.errors: <absent> → random; fnd.control.targets: <absent> → "
+        "…/ifnd/s{seed}/fn_stats.csv; method.name: ifnd → oracle_matched")
+    assert config_changes({"fnd": {"levels": [20]}}, {"fnd": {"levels": [10, 20, 40]}}) == \
+        "fnd.levels: [10, 20, 40] → [20]"
+
+
 def test_table4_fn_stats(results_dir):
     t = table4_fn_stats(Results(results_dir))
     df = t.frame.set_index("row")

@@ -250,7 +250,11 @@ CONFIG_SECTIONS = ("data", "model", "augment", "train", "method", "fnd", "eval")
 
 
 def _short(value) -> str:
-    return str(value).replace("'", "")
+    """A setting's value for the "Changed setting" column: a path keeps its last three parts
+    (each run's config.resolved.yaml has it whole)."""
+    text = str(value).replace("'", "")
+    parts = text.split("/")
+    return "…/" + "/".join(parts[-3:]) if len(parts) > 3 and " " not in text else text
 
 
 def config_changes(config: dict | None, default: dict | None) -> str:
