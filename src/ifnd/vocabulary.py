@@ -96,8 +96,7 @@ FIGURES = {
     "fig5_gain_vs_detection": "Figure 5. How good detection must be to pay off: linear top-1 gain over "
                               "SimCLR (seed-paired) against the pair precision and recall of the "
                               "removed false negatives at the end of training, for IFND, its "
-                              "ablations and the attribution controls (the degraded oracles remove "
-                              "their false negatives from the first epoch).",
+                              "ablations and the attribution controls.",
     "fig6_attribution": "Figure 6. The attribution chain as a waterfall: the oracle's linear gain over "
                         "SimCLR, what IFND's schedule loses, what IFND's detection quality loses (true "
                         "labels degraded to IFND's precision and recall on its schedule), what is left "
