@@ -133,6 +133,7 @@ def draw(frame: pd.DataFrame, path: Path) -> None:
     right.plot(frame["epochs"], frame["pixel_floor_precision_mean"], color="0.2", linestyle=(0, (1, 1)),
                marker="_", markersize=18, label="floor: the detector on raw pixels")
     right.set_ylabel("Pair precision at the end of training (%)")
+    right.set_ylim(bottom=0)  # from zero, so that the floor reads as a level, not as the plot's edge
     for ax in (left, right):
         ax.set_xscale("log")
         ax.set_xticks(frame["epochs"], [str(e) for e in frame["epochs"]])
