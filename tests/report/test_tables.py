@@ -9,8 +9,9 @@ import pytest
 
 from ifnd.cli import main
 from ifnd.report.collect import Results
-from ifnd.report.tables import (LINEAR, fmt_diff, fmt_value, markdown_table, paired_difference,
-                                summarise, table1_linear, table3_ablations, table4_fn_stats)
+from ifnd.report.tables import (LINEAR, config_changes, fmt_diff, fmt_value, markdown_table,
+                                paired_difference, summarise, table1_linear, table3_ablations,
+                                table4_fn_stats)
 
 T_975_1 = 12.706204736174707   # t quantile 0.975 with 1 degree of freedom (statistics tables)
 
@@ -90,8 +91,6 @@ def test_table3_ablations(results_dir):
 
 
 def test_changed_settings_shorten_paths_only():
-    from ifnd.report.tables import config_changes
-
     control = {"method": {"name": "oracle_matched"}, "fnd": {"levels": [10], "control": {
         "targets": "results/{experiment}/runs/main/ifnd/s{seed}/fn_stats.csv", "errors": "random"}}}
     default = {"method": {"name": "ifnd"}, "fnd": {"levels": [10]}}

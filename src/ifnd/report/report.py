@@ -306,16 +306,16 @@ def _wall_span(results: Results) -> tuple[float, float, int] | None:
     for start, end in spans:  # the union of the intervals, swept in order of their starts
         busy += max(0.0, end - max(start, reach))
         reach = max(reach, end)
-    return busy, max(e for _, e in spans) - spans[0][0], len(spans)
+    return busy, reach - spans[0][0], len(spans)
 
 
-def _floor_sentences(results: Results, labels: dict) -> list[str]:
+def _floor_sentences(results: Results) -> list[str]:
     """The SimCLR baseline against the two floors of every evaluation: raw pixels (one fixed
     value: the baseline's interval must clear it) and the same encoder at random initialisation
     (frozen, or fine-tuned for the label fractions; one per seed, so the difference is paired)."""
     raw = results.references["rawpixels"] or {}
     out = []
-    for evaluation, label in labels.items():
+    for evaluation, label in EVALUATION_LABELS.items():
         per_seed = results.metric("main", "simclr", evaluation)
         base = summarise(per_seed)
         rnd = results.reference("random_init", evaluation)
@@ -350,7 +350,7 @@ def _floor_sentences(results: Results, labels: dict) -> list[str]:
 def section_floors(results: Results) -> list[str]:
     """The SimCLR baseline of every evaluation against its floors (the comparisons between
     methods are the claims' and the tables')."""
-    lines = _floor_sentences(results, EVALUATION_LABELS)
+    lines = _floor_sentences(results)
     return ["## The baseline against its floors", ""] + [f"- {s}" for s in lines] + [""] if lines else []
 
 
