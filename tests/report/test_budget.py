@@ -89,3 +89,33 @@ def test_budget_pools_the_chunks_of_one_budget(tmp_path, capsys):
     other = _experiment(tmp_path / "budget-e40-other", 40, {3: 1.0}, {3: 4.0}, {3: 54.0}, 0.2, rate_max=1.0)
     assert main(["budget", "--results", str(first), str(other), "--out", str(out)]) == 2
     assert "both train 40 epochs but with other settings" in capsys.readouterr().err
+
+
+def test_budget_verdicts_by_hand(tmp_path):
+    # IFND − SimCLR at 10 epochs 1, 2, 3 (mean 2, sd 1: t = 2√3 on 2 dof, p = 1 − 2√3/√14 = 0.0742)
+    # and at 40 epochs 4, 4.5, 5 (mean 4.5, sd 0.5: t = 9√3, p = 1 − 9√3/√245 = 0.00409). Holm over
+    # the two budgets: 40 epochs 2 × 0.00409 = 0.00818, held (IFND pays); 10 epochs max(0.00818,
+    # 0.0742) = 0.0742, not held, beside its detectable effect (t_.975 + t_.8 on 2 dof) · 1/√3 =
+    # (4.303 + 1.061) / √3 = 3.10. The gain's trend: (4.5 − 2) over log2(40/10) = 2 doublings, 1.25
+    # per doubling; the precision's (52 − 42) / 2 = 5.
+    ten = _experiment(tmp_path / "budget-e10", 10, {0: 1.0, 1: 2.0, 2: 3.0}, {0: 5.0, 1: 5.0, 2: 5.0},
+                      {0: 41.0, 1: 42.0, 2: 43.0}, 0.2)
+    forty = _experiment(tmp_path / "budget-e40", 40, {0: 4.0, 1: 4.5, 2: 5.0}, {0: 6.0, 1: 6.0, 2: 6.0},
+                        {0: 51.0, 1: 52.0, 2: 53.0}, 0.2)
+    out = tmp_path / "budget"
+    assert main(["budget", "--results", str(ten), str(forty), "--out", str(out)]) == 0
+    text = (out / "budget.md").read_text()
+    assert ("10 epochs (3 seeds): IFND − SimCLR +2.00 [-0.48, +4.48] points of linear top-1, "
+            "Holm-adjusted p = 0.0742: not resolved (detectable: 3.10 points, against the oracle's +5.00)") in text
+    assert "40 epochs (3 seeds): IFND − SimCLR +4.50 [+3.26, +5.74] points of linear top-1, " \
+           "Holm-adjusted p = 0.00818: IFND pays." in text
+    assert "- IFND pays at 40 epochs." in text
+    assert "IFND − SimCLR (points of linear top-1): +1.25 [" in text
+    assert "IFND's detection precision (%): +5.00 [" in text
+    assert "oracle − SimCLR (points): +0.50 [+0.50, +0.50]" in text   # no spread about the line
+    # one budget: no trend, and one seed no verdict
+    single = _experiment(tmp_path / "budget-e5", 5, {0: -1.0}, {0: 2.0}, {0: 40.0}, 0.2)
+    assert main(["budget", "--results", str(single), "--out", str(out)]) == 0
+    text = (out / "budget.md").read_text()
+    assert "5 epochs (1 seed): IFND − SimCLR -1.00 (CI n/a, n=1) points of linear top-1: one seed: no verdict." in text
+    assert "- One budget: no trend." in text and "pays at none" not in text

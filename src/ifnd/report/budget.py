@@ -10,24 +10,34 @@ Table 3 and Table 4 ``*_per_seed.csv``) and detection floors it reads, per seed:
 and oracle − SimCLR in linear top-1, the schedule-matched oracle − SimCLR where it ran, IFND's
 final in-batch detection precision and the pixel floor's at IFND's final acceptance rate. It
 writes DIR/budget.csv (one row per budget: IFND's share of the oracle gain, the gains, the
-precision and the floor, each a mean with its 95% t interval over seeds) and DIR/budget.png
-(the shares, and detection precision with its floor, against the number of epochs).
+precision and the floor, each a mean with its 95% t interval over seeds), DIR/budget.png
+(the shares, and detection precision with its floor, against the number of epochs) and
+DIR/budget.md (the same rows and the study's verdicts, by the rules of docs/method.md, Verdicts:
+whether IFND pays at each budget, Holm over the budgets, and whether its gain and its detection
+precision grow with the budget).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from ..errors import UserError
 from ..fileio import atomic_output, atomic_write_text
 from .collect import detect_floor_at, read_detect_floor, read_yaml_mapping
-from .stats import summarise
+from .markdown import Metric, fmt_diff, fmt_value, markdown_table
+from .stats import Stat, detectable_effect, holm, p_value, summarise
 
-__all__ = ["budget_rows", "draw", "run", "add_arguments"]
+__all__ = ["budget_rows", "budget_markdown", "draw", "run", "add_arguments"]
+
+# the per-seed quantities of the study, in percent (points for the gains)
+QUANTITIES = ("ifnd_gain", "oracle_gain", "scheduled_gain", "ifnd_precision", "pixel_floor_precision")
+POINTS = Metric("points", "", scale=1.0)
 
 
 def _per_seed(path: Path, row: str, column: str) -> dict[int, float]:
@@ -73,9 +83,10 @@ def _seeds(root: Path) -> dict[str, dict[int, float]]:
             "pixel_floor_precision": {s: 100 * v[0] for s, v in detect_floor_at(floors, "pixels", rate).items()}}
 
 
-def budget_rows(roots: list[Path]) -> pd.DataFrame:
-    """One row per budget (epochs), sorted: the experiment folders of one budget (chunks of its
-    seeds, each run in a session of its own) are pooled, each seed counted once."""
+def pooled_values(roots: list[Path]) -> dict[int, dict]:
+    """epochs -> {"experiments": [folder names], "values": {quantity: {seed: value}}}: the
+    experiment folders of one budget (chunks of its seeds, each run in a session of its own)
+    pooled, each seed counted once."""
     pooled: dict[int, dict] = {}
     for root in roots:
         epochs, _, settings = _settings(root)
@@ -92,19 +103,117 @@ def budget_rows(roots: list[Path]) -> pd.DataFrame:
                 raise UserError(f"seed(s) {twice} of the {epochs}-epoch budget appear in more than one of "
                                 f"{', '.join(entry['experiments'])}: give each seed's folder once")
             into.update(per_seed)
+    return dict(sorted(pooled.items()))
+
+
+def _shares(values: dict) -> dict[int, float]:
+    gain, oracle = values["ifnd_gain"], values["oracle_gain"]
+    return {s: gain[s] / oracle[s] for s in sorted(set(gain) & set(oracle)) if oracle[s] > 0}
+
+
+def budget_rows(roots: list[Path] | dict[int, dict]) -> pd.DataFrame:
+    """One row per budget (epochs), sorted: each quantity's mean and 95% t interval over the
+    budget's seeds (from :func:`pooled_values`, or the folders to pool)."""
+    pooled = roots if isinstance(roots, dict) else pooled_values(roots)
     rows = []
-    for epochs, entry in sorted(pooled.items()):
+    for epochs, entry in pooled.items():
         v = entry["values"]
-        seeds = sorted(set(v["ifnd_gain"]) & set(v["oracle_gain"]))
-        stats = {"share": summarise({s: v["ifnd_gain"][s] / v["oracle_gain"][s] for s in seeds
-                                     if v["oracle_gain"][s] > 0}),
-                 **{name: summarise(v[name]) for name in ("ifnd_gain", "oracle_gain", "scheduled_gain",
-                                                          "ifnd_precision", "pixel_floor_precision")}}
+        stats = {"share": summarise(_shares(v)), **{name: summarise(v[name]) for name in QUANTITIES}}
         row = {"experiment": "+".join(entry["experiments"]), "epochs": epochs, "seeds": stats["share"].n}
         for name, stat in stats.items():
             row.update({f"{name}_mean": stat.mean, f"{name}_ci_low": stat.ci_low, f"{name}_ci_high": stat.ci_high})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def trend(pooled: dict[int, dict], name: str) -> tuple[Stat, float]:
+    """The change of a quantity per doubling of the budget: the least-squares slope of every
+    run's value (each budget and seed a run of its own) against log2(epochs), with its t
+    interval and two-sided p on n - 2 degrees of freedom (``std``: the slope's standard error).
+    Fewer than two budgets give nothing, three runs or fewer no interval."""
+    x = [np.log2(e) for e, entry in pooled.items() for _ in entry["values"][name]]
+    y = [value for entry in pooled.values() for value in entry["values"][name].values()]
+    n = len(y)
+    if len(set(x)) < 2:
+        return Stat(n), math.nan
+    fit = sps.linregress(x, y)
+    if n < 4:
+        return Stat(n, float(fit.slope)), math.nan
+    half = float(sps.t.ppf(0.975, n - 2)) * fit.stderr
+    return Stat(n, float(fit.slope), fit.stderr, fit.slope - half, fit.slope + half), float(fit.pvalue)
+
+
+def _pays(pooled: dict[int, dict]) -> list[str]:
+    """Per budget: IFND − SimCLR with its Holm-adjusted p over the budgets, and the verdict."""
+    gains = {e: summarise(entry["values"]["ifnd_gain"]) for e, entry in pooled.items()}
+    adjusted = holm({e: p_value(g) for e, g in gains.items()})
+    lines, paying = [], []
+    for epochs, gain in gains.items():
+        oracle = summarise(pooled[epochs]["values"]["oracle_gain"])
+        p, held = adjusted[epochs]
+        if gain.n < 2:
+            verdict = "one seed: no verdict"
+        elif held:
+            verdict = "IFND pays" if gain.mean > 0 else "IFND costs"
+            paying += [epochs] if gain.mean > 0 else []
+        else:
+            verdict = (f"not resolved (detectable: {detectable_effect(gain.std, gain.n):.2f} points, "
+                       f"against the oracle's {oracle.mean:+.2f})")
+        held_text = f", Holm-adjusted p = {p:.3g}" if np.isfinite(p) else ""
+        seeds = f"{gain.n} seed{'s' if gain.n != 1 else ''}"
+        lines.append(f"{epochs} epochs ({seeds}): IFND − SimCLR {fmt_diff(gain, POINTS)} points of "
+                     f"linear top-1{held_text}: {verdict}.")
+    judged = [e for e, g in gains.items() if g.n >= 2]
+    if judged and not paying:
+        lines.append(f"IFND pays at none of the budgets judged ({', '.join(map(str, judged))} epochs).")
+    elif paying:
+        lines.append(f"IFND pays at {', '.join(map(str, paying))} epochs.")
+    return lines
+
+
+TRENDS = (("ifnd_gain", "IFND − SimCLR (points of linear top-1)", "the paper's premise: IFND's benefit grows"),
+          ("oracle_gain", "oracle − SimCLR (points)", "what removing the true false negatives is worth"),
+          ("ifnd_precision", "IFND's detection precision (%)", "detection improves with the encoder"))
+
+
+def _trends(pooled: dict[int, dict]) -> list[str]:
+    lines = []
+    for name, what, reading in TRENDS:
+        stat, p = trend(pooled, name)
+        if stat.n == 0 or not np.isfinite(stat.mean):
+            continue
+        if np.isfinite(stat.ci_low):
+            word = "grows" if stat.ci_low > 0 else "falls" if stat.ci_high < 0 else "no trend resolved"
+            lines.append(f"{what}: {fmt_diff(stat, POINTS)} per doubling of the budget ({stat.n} runs, "
+                         f"p = {p:.3g}): {word} ({reading}).")
+        else:
+            lines.append(f"{what}: {stat.mean:+.2f} per doubling of the budget ({stat.n} runs, no interval).")
+    return lines
+
+
+def budget_markdown(pooled: dict[int, dict]) -> str:
+    """The study's rows (mean ± std, or [95% CI] for the gains) and its verdicts."""
+    shown = []
+    for epochs, entry in pooled.items():
+        v = {name: summarise(entry["values"][name]) for name in QUANTITIES}
+        share = summarise(_shares(entry["values"])).scaled(100.0)
+        shown.append({"Epochs": epochs, "Seeds": v["ifnd_gain"].n, "Folders": " + ".join(entry["experiments"]),
+                      "IFND − SimCLR": fmt_diff(v["ifnd_gain"], POINTS),
+                      "Oracle − SimCLR": fmt_diff(v["oracle_gain"], POINTS),
+                      "Oracle on IFND's schedule − SimCLR": fmt_diff(v["scheduled_gain"], POINTS),
+                      "IFND's share of the oracle gain (%)": fmt_value(share, POINTS),
+                      "IFND's detection precision (%)": fmt_value(v["ifnd_precision"], POINTS),
+                      "Pixel floor (%)": fmt_value(v["pixel_floor_precision"], POINTS)})
+    text = ["### The budget study: does IFND's benefit grow with the budget?", "",
+            markdown_table(pd.DataFrame(shown)), "",
+            "Differences are paired over seeds (linear top-1): mean [95% t interval]; "
+            "precisions: mean ± std, IFND's in-batch precision at the last epoch and the raw-pixel "
+            "detector's at IFND's final acceptance rate.", "",
+            "#### Does IFND pay at each budget? (Holm over the budgets)", "",
+            *[f"- {line}" for line in _pays(pooled)], "",
+            "#### Trends with the budget (every run a point: least squares against log2 epochs)", "",
+            *([f"- {line}" for line in _trends(pooled)] or ["- One budget: no trend."]), ""]
+    return "\n".join(text)
 
 
 def _band(ax, frame: pd.DataFrame, name: str, scale: float, **style) -> None:
@@ -149,7 +258,7 @@ def draw(frame: pd.DataFrame, path: Path) -> None:
 def add_arguments(parser) -> None:
     parser.add_argument("--results", nargs="+", required=True,
                         help="the study's experiment folders (results/budget-e15 ...)")
-    parser.add_argument("--out", required=True, help="output folder (budget.csv, budget.png)")
+    parser.add_argument("--out", required=True, help="output folder (budget.csv, budget.md, budget.png)")
 
 
 def run(args) -> int:
@@ -157,9 +266,11 @@ def run(args) -> int:
     missing = [str(r) for r in roots if not r.is_dir()]
     if missing:
         raise UserError(f"results folder(s) not found: {', '.join(missing)}")
-    frame = budget_rows(roots)
+    pooled = pooled_values(roots)
+    frame = budget_rows(pooled)
     out = Path(args.out)
     atomic_write_text(out / "budget.csv", frame.to_csv(index=False, float_format="%.4f"))
+    atomic_write_text(out / "budget.md", budget_markdown(pooled))
     draw(frame, out / "budget.png")
-    print(f"budget study over {', '.join(map(str, frame['epochs']))} epochs -> {out}/budget.csv, budget.png")
+    print(f"budget study over {', '.join(map(str, frame['epochs']))} epochs -> {out}/budget.csv, .md, .png")
     return 0
