@@ -165,3 +165,22 @@ def test_matched_oracle_accepts_on_ifnd_s_schedule_and_ends_at_the_targets(tmp_p
     got_det, got_cor = combined_counts(det.pseudo_labels.numpy(), truth, "union")
     assert got_cor / got_det == pytest.approx(0.5, abs=0.02)
     assert got_cor / true_pairs(truth) == pytest.approx(0.9, abs=0.02)
+
+
+def test_matched_oracle_under_a_rate_max_accepts_every_degraded_label_at_the_end(tmp_path):
+    """IFND's targets are its accepted pseudo-labels at its final rate (``fnd.rate_max`` 0.5
+    here), so the matched control's ramp is IFND's over rate_max: 0.25 / 0.5 of each level's
+    labels at the first clustering, all of them from the ramp's end; the degraded labels are not
+    filtered a second time (the scheduled oracle, on the true labels, keeps rate_max)."""
+    truth, x = _data(n_per=100)
+    fnd = {**FND, "rate_max": 0.5}
+    cfg = {**fnd, "control": {"targets": str(_fn_stats(tmp_path / "f.csv", 0.5, 0.9)), "errors": "random"}}
+    det = MatchedOracleDetector(truth, cfg, run_seed=0)
+    assert [det.rate_at(e) for e in (1, 2, 4, 6, 9)] == [0.0, 0.5, 0.75, 1.0, 1.0]
+    det.update(x, 6)
+    assert np.array_equal(det.pseudo_labels.numpy(), det.degraded)
+    got_det, got_cor = combined_counts(det.pseudo_labels.numpy(), truth, "union")
+    assert got_cor / got_det == pytest.approx(0.5, abs=0.02)
+    assert got_cor / true_pairs(truth) == pytest.approx(0.9, abs=0.02)
+    scheduled = ScheduledOracleDetector(truth, fnd, run_seed=0)
+    assert scheduled.rate_at(6) == 0.5

@@ -288,7 +288,8 @@ def control_targets(fnd_cfg: Mapping, run_seed: int, num_classes: int):
 
 class MatchedOracleDetector(ScheduledOracleDetector):
     """True labels degraded to IFND's precision and recall (:func:`degrade_levels`), accepted on
-    IFND's schedule: nothing during the warm-up, then the scheduled rate of each level's samples,
+    IFND's schedule: nothing during the warm-up, then the scheduled rate (over ``fnd.rate_max``:
+    :meth:`rate_at`) of each level's samples,
     ranked by the same confidence (to the centroids of the degraded classes in the current
     embedding) and the same ranking as IFND."""
 
@@ -303,3 +304,12 @@ class MatchedOracleDetector(ScheduledOracleDetector):
         degraded, self.reached = degrade_levels(truth, precision, recall, run_seed, confusion)
         self.reached = {**self.reached, "target_precision": precision, "target_recall": recall}
         super().__init__(truth, fnd_cfg, run_seed, levels=degraded)
+
+    def rate_at(self, epoch: int) -> float:
+        """IFND's scheduled rate divided by ``fnd.rate_max``: the same warm-up and ramp, ending
+        with every degraded label accepted. The targets are IFND's accepted pseudo-labels at its
+        final rate, so the degraded labels already hold that precision and recall; accepting
+        only ``rate_max`` of them again would filter them twice (keeping the most confident, the
+        right ones: a higher precision and a lower recall than IFND's)."""
+        rate_max = float(self.cfg["rate_max"])
+        return min(1.0, super().rate_at(epoch) / rate_max) if rate_max > 0 else 0.0
