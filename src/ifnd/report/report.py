@@ -126,12 +126,14 @@ def _which_numbers_chose(results: Results) -> str:
     common = ("Which numbers chose and which only report: settings are chosen on the validation "
               "split (`data.val_subset` training images held out of training), by the selection "
               "experiment (config/selection.yaml: every evaluation there scores the validation "
-              "split), the online kNN monitor of Figure 4 and the detection study `ifnd detect`, "
+              "split) for plain Fashion-MNIST, the regime exploration (config/regime.yaml, "
+              "results/regime/explore.md) for the scenes testbed's data, budget and IFND setting, "
+              "the online kNN monitor of Figure 4 and the detection study `ifnd detect`, "
               "which scores training-set pairs (docs/method.md, Validation split). ")
     if results.scored_split == "val":
         return common + ("This is such an experiment: its tables and figures score the validation "
                          "split and are for choosing; they are not test results.")
-    return common + ("Tables 1-4 and Figures 1-3 and 5 here report the test split and chose nothing; "
+    return common + ("Tables 1-4 and Figures 1-3, 5 and 6 here report the test split and chose nothing; "
                      "Figure 4 shows the monitor's split.")
 
 
@@ -203,8 +205,9 @@ def section_cut(results: Results, cfg: dict) -> list[str]:
         tail = ", the framework of the paper's ImageNet experiments (`train.framework: moco`)"
     else:
         tail = ("; the paper's ImageNet experiments follow MoCo v2, which this experiment did not run "
-                "(`workflow.frameworks` is empty: the budget of the experiment's config, see its "
-                "comments; `make reproduce CONFIGFILE=config/moco.yaml` runs MoCo v2 alone)")
+                "(`workflow.frameworks` is empty: the budget, see the comments of config/config.yaml; "
+                "`make reproduce CONFIGFILE=config/moco.yaml` runs MoCo v2 alone on plain "
+                "Fashion-MNIST)")
     lines.append(f"- **Framework**: the main tables are {FRAMEWORKS[main_fw]}'s{tail}.")
     wf = cfg.get("workflow") or {}
     planned = {"main": wf.get("seeds"), "ablation": wf.get("ablation_seeds"), "classes": wf.get("class_sweep_seeds"),
@@ -417,14 +420,17 @@ def section_missing(results: Results) -> list[str]:
     return lines + [""]
 
 
-def section_reference_values(path: Path | None) -> list[str]:
+def section_reference_values(path: Path | None, data_name: str | None = None) -> list[str]:
+    """The quoted values, unless their ``dataset`` key names another dataset than ``data_name``."""
     if path is None or not path.is_file():
         return []
     text = path.read_text()
     try:
-        yaml.safe_load(text)
+        quoted = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if isinstance(quoted, dict) and quoted.get("dataset") not in (None, data_name):
+        return []
     lines = ["## Reference values (not produced by this pipeline)", "",
              f"Quoted from `{path.as_posix()}`: values from the paper or from calibration elsewhere, with the "
              "sources given there. They are not outputs of this pipeline and are not comparable to the "
@@ -455,7 +461,7 @@ def build_report(results: Results, cfg: dict, out_path: Path, figures_dir: Path,
     lines += section_figures(figures_dir, out_path)
     lines += section_detection(results)
     lines += section_missing(results)
-    lines += section_reference_values(reference_values)
+    lines += section_reference_values(reference_values, name)
     lines += section_provenance(results)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -285,8 +285,9 @@ def table3_ablations(results: Results) -> Table:
     ablations = results.names("ablation")
     default = _ablation_stats(results, "main", "ifnd")
     seeds = {r.key.seed for a in ablations for r in results.select("ablation", a)}
-    notes = ["Each ablation changes one IFND setting (column 'Changed setting', read from the run "
-             "configs); Δ is the paired difference to the default over matched seeds: mean [95% CI].",
+    notes = ["Each ablation changes one IFND setting, each attribution control replaces IFND's "
+             "clusters by true labels (column 'Changed setting', read from the run configs); Δ is "
+             "the paired difference to the default over matched seeds: mean [95% CI].",
              "FN statistics are the in-batch values of the last epoch (precision and recall in %)."]
     default_view = default
     if seeds:
