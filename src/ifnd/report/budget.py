@@ -33,7 +33,7 @@ from .collect import detect_floor_at, read_detect_floor, read_yaml_mapping
 from .markdown import Metric, fmt_diff, fmt_value, markdown_table
 from .stats import Stat, detectable_effect, holm, p_value, summarise
 
-__all__ = ["budget_rows", "budget_markdown", "draw", "run", "add_arguments"]
+__all__ = ["pooled_values", "budget_rows", "budget_markdown", "trend", "draw", "run", "add_arguments"]
 
 # the per-seed quantities of the study, in percent (points for the gains)
 QUANTITIES = ("ifnd_gain", "oracle_gain", "scheduled_gain", "ifnd_precision", "pixel_floor_precision")
@@ -111,10 +111,9 @@ def _shares(values: dict) -> dict[int, float]:
     return {s: gain[s] / oracle[s] for s in sorted(set(gain) & set(oracle)) if oracle[s] > 0}
 
 
-def budget_rows(roots: list[Path] | dict[int, dict]) -> pd.DataFrame:
-    """One row per budget (epochs), sorted: each quantity's mean and 95% t interval over the
-    budget's seeds (from :func:`pooled_values`, or the folders to pool)."""
-    pooled = roots if isinstance(roots, dict) else pooled_values(roots)
+def budget_rows(pooled: dict[int, dict]) -> pd.DataFrame:
+    """One row per budget (epochs) of :func:`pooled_values`: each quantity's mean and 95% t
+    interval over the budget's seeds."""
     rows = []
     for epochs, entry in pooled.items():
         v = entry["values"]
