@@ -111,13 +111,18 @@ def _shares(values: dict) -> dict[int, float]:
     return {s: gain[s] / oracle[s] for s in sorted(set(gain) & set(oracle)) if oracle[s] > 0}
 
 
+def _stats(entry: dict) -> dict[str, Stat]:
+    """One budget's summaries over its seeds: IFND's share of the oracle gain and each quantity."""
+    v = entry["values"]
+    return {"share": summarise(_shares(v)), **{name: summarise(v[name]) for name in QUANTITIES}}
+
+
 def budget_rows(pooled: dict[int, dict]) -> pd.DataFrame:
     """One row per budget (epochs) of :func:`pooled_values`: each quantity's mean and 95% t
     interval over the budget's seeds."""
     rows = []
     for epochs, entry in pooled.items():
-        v = entry["values"]
-        stats = {"share": summarise(_shares(v)), **{name: summarise(v[name]) for name in QUANTITIES}}
+        stats = _stats(entry)
         row = {"experiment": "+".join(entry["experiments"]), "epochs": epochs, "seeds": stats["share"].n}
         for name, stat in stats.items():
             row.update({f"{name}_mean": stat.mean, f"{name}_ci_low": stat.ci_low, f"{name}_ci_high": stat.ci_high})
@@ -144,11 +149,12 @@ def trend(pooled: dict[int, dict], name: str) -> tuple[Stat, float]:
 
 def _pays(pooled: dict[int, dict]) -> list[str]:
     """Per budget: IFND − SimCLR with its Holm-adjusted p over the budgets, and the verdict."""
-    gains = {e: summarise(entry["values"]["ifnd_gain"]) for e, entry in pooled.items()}
+    stats = {e: _stats(entry) for e, entry in pooled.items()}
+    gains = {e: st["ifnd_gain"] for e, st in stats.items()}
     adjusted = holm({e: p_value(g) for e, g in gains.items()})
     lines, paying = [], []
     for epochs, gain in gains.items():
-        oracle = summarise(pooled[epochs]["values"]["oracle_gain"])
+        oracle = stats[epochs]["oracle_gain"]
         p, held = adjusted[epochs]
         if gain.n < 2:
             verdict = "one seed: no verdict"
@@ -194,8 +200,8 @@ def budget_markdown(pooled: dict[int, dict]) -> str:
     """The study's rows (mean ± std, or [95% CI] for the gains) and its verdicts."""
     shown = []
     for epochs, entry in pooled.items():
-        v = {name: summarise(entry["values"][name]) for name in QUANTITIES}
-        share = summarise(_shares(entry["values"])).scaled(100.0)
+        v = _stats(entry)
+        share = v["share"].scaled(100.0)
         shown.append({"Epochs": epochs, "Seeds": v["ifnd_gain"].n, "Folders": " + ".join(entry["experiments"]),
                       "IFND − SimCLR": fmt_diff(v["ifnd_gain"], POINTS),
                       "Oracle − SimCLR": fmt_diff(v["oracle_gain"], POINTS),
