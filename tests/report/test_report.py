@@ -369,6 +369,43 @@ def test_provenance_counts_every_commit_a_resumed_run_trained_under(tmp_path):
     assert "`aaa111` (2 runs), `bbb222` (1 run)." in text
 
 
+def test_provenance_names_the_runs_trained_on_other_hardware(tmp_path):
+    """Runs of one experiment trained on an AVX-512 CPU in bf16 and on an AVX2-only one in fp32:
+    the section counts each kind, warns, and names the runs off the most common kind; a single
+    kind gets its count and no warning."""
+    from ifnd.report.collect import Results
+    from ifnd.report.provenance import hardware
+    from ifnd.report.report import section_provenance
+    from ifnd.runinfo import write_json
+
+    avx512 = {"device": "cpu", "cpu_model": "AMD EPYC", "cpu_capability": "AVX512", "torch_threads": 1,
+              "precision": "bf16"}
+    avx2 = {**avx512, "cpu_capability": "AVX2", "precision": "fp32"}
+    capped = {**avx512, "onednn_max_cpu_isa": "AVX2", "precision": "fp32", "torch_threads": 2}
+    gpu = {"device": "cuda:0", "gpu": "NVIDIA H100", "torch_threads": 16, "precision": "bf16"}
+    assert hardware({"device": avx512}) == "cpu, AMD EPYC, AVX512, bf16, 1 thread"
+    assert hardware({"device": capped}) == "cpu, AMD EPYC, AVX512, oneDNN capped at AVX2, fp32, 2 threads"
+    assert hardware({"device": gpu}) == "NVIDIA H100, bf16"
+    assert hardware({"device": {"device": "cpu", "torch_threads": 2}}) == "cpu, 2 threads"
+    assert hardware({}) == "?"
+
+    def write(run, device):
+        (tmp_path / "runs" / run).mkdir(parents=True)
+        write_json(tmp_path / "runs" / run / "meta.json", {"code_version": "aaa111", "device": device})
+
+    for run in ("main/simclr/s0", "main/ifnd/s0", "main/simclr/s1"):
+        write(run, avx512)
+    single = "\n".join(section_provenance(Results(tmp_path)))
+    assert "Hardware of the runs (meta.json `device`): cpu, AMD EPYC, AVX512, bf16, 1 thread (3 runs)." in single
+    assert "more than one kind" not in single
+    write("main/ifnd/s1", avx2)
+    mixed = "\n".join(section_provenance(Results(tmp_path)))
+    assert ("cpu, AMD EPYC, AVX512, bf16, 1 thread (3 runs), cpu, AMD EPYC, AVX2, fp32, 1 thread (1 run)."
+            in mixed)
+    assert "more than one kind of hardware or precision" in mixed
+    assert "Not on the most common kind: `main/ifnd/s1`." in mixed
+
+
 def test_claim_a_holds_difficulty_fixed_by_regression():
     """Gaps that follow SimCLR's error alone give no per-class effect once the error is held
     fixed, although the gap is larger with more classes; a gap of 0.2 points per class on top of

@@ -1,5 +1,5 @@
-"""Provenance: the code versions the runs of an experiment trained under, and whether they
-differ where it matters for the numbers (git, read-only)."""
+"""Provenance: the code versions and the hardware the runs of an experiment trained under, and
+whether they differ where it matters for the numbers (git, read-only)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 from .collect import Results
 
-__all__ = ["code_changes", "compare_versions", "run_code_versions", "section_provenance", "NUMBER_PATHS"]
+__all__ = ["code_changes", "compare_versions", "hardware", "run_code_versions", "section_provenance",
+           "NUMBER_PATHS"]
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # What decides a run's numbers. Not this package: it renders every run at report time, with
@@ -63,6 +64,49 @@ def run_code_versions(meta: dict) -> list[str]:
     return [str(meta.get("code_version"))]
 
 
+def hardware(meta: dict | None) -> str:
+    """What a run trained on, from meta.json ``device``: the GPU, or the CPU model with torch's
+    instruction set and any oneDNN cap, then the precision and the CPU threads. The same string
+    for two runs means the same kernels, so the same numbers from the same seed and code."""
+    dev = (meta or {}).get("device")
+    if not isinstance(dev, dict):
+        return str(dev) if dev is not None else "?"
+    if dev.get("gpu"):
+        parts = [str(dev["gpu"])]
+    else:
+        parts = [str(dev.get("device") or "?")] + [str(dev[k]) for k in ("cpu_model", "cpu_capability")
+                                                  if dev.get(k)]
+        if dev.get("onednn_max_cpu_isa"):
+            parts.append(f"oneDNN capped at {dev['onednn_max_cpu_isa']}")
+    if dev.get("precision"):
+        parts.append(str(dev["precision"]))
+    threads = dev.get("torch_threads")
+    if threads and not dev.get("gpu"):
+        parts.append(f"{threads} thread{'' if threads == 1 else 's'}")
+    return ", ".join(parts)
+
+
+def hardware_lines(results: Results) -> list[str]:
+    """Which hardware the runs trained on and, where it was more than one kind, which runs
+    differ from the most common one."""
+    kinds = {key: hardware(r.meta) for key, r in results.runs.items() if r.meta}
+    counts = Counter(kinds.values())
+    if not counts:
+        return []
+    lines = ["Hardware of the runs (meta.json `device`): " + ", ".join(
+        f"{kind} ({n} run{'' if n == 1 else 's'})" for kind, n in counts.most_common()) + "."]
+    if len(counts) > 1:
+        common = counts.most_common(1)[0][0]
+        others = sorted(key.path for key, kind in kinds.items() if kind != common)
+        shown = ", ".join(f"`{p}`" for p in others[:12]) + (f", … ({len(others) - 12} more)"
+                                                            if len(others) > 12 else "")
+        lines += ["The runs trained on more than one kind of hardware or precision. A run repeats "
+                  "bitwise only on the same kind (the instruction set and the precision choose the "
+                  "kernels), so runs of different kinds differ by that as well as by their seed; "
+                  f"compare them with care. Not on the most common kind: {shown}."]
+    return lines + [""]
+
+
 def section_provenance(results: Results) -> list[str]:
     versions = Counter(v for r in results.runs.values() if r.meta for v in run_code_versions(r.meta))
     lines = ["## Provenance", ""]
@@ -72,6 +116,8 @@ def section_provenance(results: Results) -> list[str]:
                                                 for v, n in versions.most_common()) + ".")
         if len(versions) > 1:
             lines += compare_versions([v for v, _ in versions.most_common()])
+        hw = hardware_lines(results)
+        lines += ([""] if hw and lines[-1] else []) + hw
         pk = next((r.meta.get("packages") for r in results.runs.values()
                    if r.meta and isinstance(r.meta.get("packages"), dict)), None)
         if pk:

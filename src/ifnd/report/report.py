@@ -27,7 +27,7 @@ from .claims import detect_rows, section_claims
 from .collect import DATASET_TEST_IMAGES, DATASET_TRAIN_IMAGES, Results
 from .figures import FIGURES
 from .markdown import markdown_table
-from .provenance import section_provenance
+from .provenance import hardware, section_provenance
 from .stats import paired_difference, summarise
 from .tables import DATASET_LABELS, dataset_label, main_framework
 
@@ -194,7 +194,7 @@ def section_cut(results: Results, cfg: dict) -> list[str]:
     arch = get_dotted(src, "model.arch", None)
     lines.append(f"- **Model**: {arch}" + (f", the paper's {PAPER_MODELS[arch]} backbone." if arch in PAPER_MODELS
                                           else " instead of ResNet-18 / ResNet-50."))
-    devices = Counter(_device(r.meta) for r in results.runs.values() if r.meta)
+    devices = Counter(hardware(r.meta) for r in results.runs.values() if r.meta)
     if devices:
         lines.append("- **Device**: " + ", ".join(f"{d} ({n} runs)" for d, n in devices.most_common()) + ".")
     main_fw = main_framework(results)
@@ -216,15 +216,6 @@ def section_cut(results: Results, cfg: dict) -> list[str]:
         f"{len({k.seed for k in results.runs if k.group == group})} for the {group} runs "
         f"(config plans {len(seeds or [])})" for group, seeds in planned.items()) + ".")
     return lines + [""]
-
-
-def _device(meta: dict | None) -> str:
-    dev = (meta or {}).get("device")
-    if isinstance(dev, dict):
-        kind = dev.get("gpu") or dev.get("device") or "?"
-        threads = dev.get("torch_threads")
-        return f"{kind}" + (f", {threads} threads" if threads and not dev.get("gpu") else "")
-    return str(dev) if dev is not None else "?"
 
 
 def _run_seconds(run) -> float | None:
@@ -256,7 +247,7 @@ def section_timings(results: Results) -> list[str]:
             total += sum(totals)
             ips = col_mean("images_per_second")
             rows.append({"Runs": f"{group}/{name}", "n": len(runs),
-                         "Device": ", ".join(sorted({_device(r.meta) for r in runs if r.meta})) or "–",
+                         "Device": ", ".join(sorted({hardware(r.meta) for r in runs if r.meta})) or "–",
                          "Total per run (mean)": _seconds(float(np.mean(totals))) if totals else "–",
                          "Epoch (mean)": _seconds(col_mean("epoch_seconds")),
                          "Clustering per run": _seconds(col_mean("cluster_seconds", True)),
