@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "figures": ("ifnd.report.figures", "draw Figures 1-6 from run and evaluation outputs"),
     "report": ("ifnd.report.report", "write results/report.md from the tables and figures"),
     "budget": ("ifnd.report.budget", "the budget study's figure: IFND's share of the oracle gain against the budget"),
+    "compare": ("ifnd.report.compare",
+                "two experiments of one design compared seed by seed (another precision or CPU kind)"),
     "dvc-yaml": ("ifnd.dvcyaml", "write dvc.yaml, the DVC stages of the pipeline the Snakemake workflow runs"),
     "imagenet-subset": ("ifnd.data.imagenet",
                         "link an ImageNet-100 tree (CMC's 100 classes) into a folder of your ImageNet tree"),
