@@ -30,7 +30,7 @@ from ..errors import UserError
 from ..fileio import atomic_write_text
 from .collect import read_yaml_mapping
 from .markdown import markdown_table
-from .provenance import hardware
+from .provenance import hardware, run_code_versions
 from .stats import Stat, detectable_effect, holm, p_value, paired_difference, summarise
 
 __all__ = ["per_seed_values", "compare_rows", "settings_differences", "compare_markdown", "run", "add_arguments"]
@@ -126,14 +126,31 @@ def settings_differences(a_root: Path, b_root: Path) -> list[tuple[str, object, 
     return []
 
 
-def _hardware(root: Path) -> str:
-    counts = Counter()
-    for meta in sorted((root / "runs").glob("*/*/s*/meta.json")):
+def _metas(root: Path) -> list[dict | None]:
+    """Every main, ablation and class-sweep run's meta.json (None where unreadable)."""
+    out = []
+    for path in sorted((root / "runs").glob("**/s*/meta.json")):
         try:
-            counts[hardware(json.loads(meta.read_text()))] += 1
+            out.append(json.loads(path.read_text()))
         except (OSError, ValueError):
-            counts["? (unreadable meta.json)"] += 1
-    return ", ".join(f"{k} ({n} run{'' if n == 1 else 's'})" for k, n in counts.most_common()) or "no meta.json found"
+            out.append(None)
+    return out
+
+
+def _counted(counts: Counter, empty: str) -> str:
+    return ", ".join(f"{k} ({n} run{'' if n == 1 else 's'})" for k, n in counts.most_common()) or empty
+
+
+def _hardware(root: Path) -> str:
+    return _counted(Counter(hardware(m) if m is not None else "? (unreadable meta.json)" for m in _metas(root)),
+                    "no meta.json found")
+
+
+def _code(root: Path) -> str:
+    def short(v: str) -> str:
+        return f"`{v[:12]}{'-dirty' if v.endswith('-dirty') else ''}`"
+    return _counted(Counter(short(v) for m in _metas(root) if m is not None for v in run_code_versions(m)),
+                    "no meta.json found")
 
 
 def _num(x: float, d: int = 2, sign: bool = False) -> str:
@@ -150,7 +167,9 @@ def compare_markdown(frame: pd.DataFrame, a_root: Path, b_root: Path) -> str:
              f"spread between seeds within `{a}`, the scale on which a difference matters. Holm's "
              "correction runs over every row that varies.", "",
              f"- Hardware of `{a}`: {_hardware(a_root)}.",
-             f"- Hardware of `{b}`: {_hardware(b_root)}."]
+             f"- Hardware of `{b}`: {_hardware(b_root)}.",
+             f"- Code versions of `{a}`'s runs: {_code(a_root)}; of `{b}`'s: {_code(b_root)} (each "
+             "report's Provenance says where they differ)."]
     diffs = settings_differences(a_root, b_root)
     lines.append("- Resolved settings that differ (the first main run both have; names and paths aside): "
                  + ("; ".join(f"`{k}` {va} → {vb}" for k, va, vb in diffs) if diffs else "none") + ".")
