@@ -191,7 +191,7 @@ def compare_markdown(frame: pd.DataFrame, a_root: Path, b_root: Path) -> str:
                          f"{_num(g['diff_mean'], sign=True)} [{_num(g['diff_ci_low'], sign=True)}, "
                          f"{_num(g['diff_ci_high'], sign=True)}]"
                          + (", resolved after Holm." if g["resolved"] else ", not resolved."))
-    ha, hb = (a_root.name, b_root.name) if a_root.name != b_root.name else (a, b)
+    ha, hb = (a_root.name, b_root.name) if a_root.name != b_root.name else (f"{a} (results)", f"{b} (against)")
     shown = pd.DataFrame({
         "Table": frame["table"], "Row": frame["row"], "Column": frame["column"], "n": frame["n"].astype(str),
         ha: frame["results_mean"].map(_num), hb: frame["against_mean"].map(_num),
