@@ -81,7 +81,7 @@ def compare_rows(a: dict, b: dict) -> pd.DataFrame:
                      "against_mean": float(np.mean([b[key][s] for s in seeds])),
                      "diff_mean": diff.mean, "diff_ci_low": diff.ci_low, "diff_ci_high": diff.ci_high,
                      "diff_std": diff.std, "seed_std": spread.std,
-                     "detectable": detectable_effect(diff.std, diff.n) if diff.n > 1 else float("nan"),
+                     "detectable": float("nan") if identical else detectable_effect(diff.std, diff.n),
                      "identical": identical, "p": _p(diff, identical)})
     frame = pd.DataFrame(rows)
     if frame.empty:
