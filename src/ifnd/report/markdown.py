@@ -10,7 +10,7 @@ import pandas as pd
 
 from .stats import Stat
 
-__all__ = ["Metric", "fmt_value", "fmt_diff", "markdown_table"]
+__all__ = ["Metric", "fmt_value", "fmt_diff", "markdown_table", "shortened", "run_counts"]
 
 
 @dataclass(frozen=True)
@@ -56,3 +56,14 @@ def markdown_table(df: pd.DataFrame) -> str:
     rule = "|" + "|".join("---" for _ in df.columns) + "|"
     body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join([header, rule, *body])
+
+
+def shortened(items, limit: int) -> str:
+    """``"a, b, … (3 more)"``: the first ``limit`` items, comma-separated, then how many were left out."""
+    items = list(items)
+    return ", ".join(items[:limit]) + (f", … ({len(items) - limit} more)" if len(items) > limit else "")
+
+
+def run_counts(counts) -> str:
+    """``"x (3 runs), y (1 run)"`` from a Counter, most common first."""
+    return ", ".join(f"{k} ({n} run{'' if n == 1 else 's'})" for k, n in counts.most_common())

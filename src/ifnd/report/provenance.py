@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from .collect import Results
+from .markdown import run_counts, shortened
 
 __all__ = ["code_changes", "compare_versions", "hardware", "run_code_versions", "section_provenance",
            "NUMBER_PATHS"]
@@ -50,8 +51,7 @@ def compare_versions(versions: list[str], root: Path = REPO_ROOT) -> list[str]:
         elif not c:
             lines.append(f"- `{v}`: the same {where}")
         else:
-            shown = ", ".join(f"`{f}`" for f in c[:8]) + (f", … ({len(c) - 8} more)" if len(c) > 8 else "")
-            lines.append(f"- `{v}`: differs in {shown}")
+            lines.append(f"- `{v}`: differs in {shortened((f'`{f}`' for f in c), 8)}")
     return lines + [""]
 
 
@@ -93,13 +93,11 @@ def hardware_lines(results: Results) -> list[str]:
     counts = Counter(kinds.values())
     if not counts:
         return []
-    lines = ["Hardware of the runs (meta.json `device`): " + ", ".join(
-        f"{kind} ({n} run{'' if n == 1 else 's'})" for kind, n in counts.most_common()) + "."]
+    lines = [f"Hardware of the runs (meta.json `device`): {run_counts(counts)}."]
     if len(counts) > 1:
         common = counts.most_common(1)[0][0]
-        others = sorted(key.path for key, kind in kinds.items() if kind != common)
-        shown = ", ".join(f"`{p}`" for p in others[:12]) + (f", … ({len(others) - 12} more)"
-                                                            if len(others) > 12 else "")
+        shown = shortened((f"`{key.path}`" for key, kind in sorted(kinds.items(), key=lambda kv: kv[0].path)
+                           if kind != common), 12)
         lines += ["The runs trained on more than one kind of hardware or precision. A run repeats "
                   "bitwise only on the same kind (the instruction set and the precision choose the "
                   "kernels), so runs of different kinds differ by that as well as by their seed; "
@@ -112,8 +110,7 @@ def section_provenance(results: Results) -> list[str]:
     lines = ["## Provenance", ""]
     if versions:
         lines.append("Code versions of the runs (meta.json; a resumed run counts each commit it "
-                     "ran under): " + ", ".join(f"`{v}` ({n} run{'' if n == 1 else 's'})"
-                                                for v, n in versions.most_common()) + ".")
+                     f"ran under): {run_counts(Counter({f'`{v}`': n for v, n in versions.items()}))}.")
         if len(versions) > 1:
             lines += compare_versions([v for v, _ in versions.most_common()])
         hw = hardware_lines(results)

@@ -26,7 +26,7 @@ from ..vocabulary import EVALUATION_LABELS, FRAMEWORKS, TABLES
 from .claims import detect_rows, section_claims
 from .collect import DATASET_TEST_IMAGES, DATASET_TRAIN_IMAGES, Results
 from .figures import FIGURES
-from .markdown import markdown_table
+from .markdown import markdown_table, shortened
 from .provenance import hardware, section_provenance
 from .stats import paired_difference, summarise
 from .tables import DATASET_LABELS, dataset_label, main_framework
@@ -405,8 +405,7 @@ def section_missing(results: Results) -> list[str]:
     if not results.missing and not results.notes:
         return lines + ["All expected files were found.", ""]
     for what, where in results.missing.items():
-        shown = ", ".join(where[:12]) + (f", … ({len(where) - 12} more)" if len(where) > 12 else "")
-        lines.append(f"- `{what}` missing for: {shown} (skipped).")
+        lines.append(f"- `{what}` missing for: {shortened(where, 12)} (skipped).")
     lines += [f"- {n}" for n in results.notes]
     return lines + [""]
 
