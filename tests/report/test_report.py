@@ -404,6 +404,11 @@ def test_provenance_names_the_runs_trained_on_other_hardware(tmp_path):
             in mixed)
     assert "more than one kind of hardware or precision" in mixed
     assert "Not on the most common kind: `main/ifnd/s1`." in mixed
+    # "What was cut" counts the same kinds, in the same words ("1 run", not "1 runs")
+    from ifnd.report.report import section_cut
+    cut = "\n".join(section_cut(Results(tmp_path), {}))
+    assert ("- **Device**: cpu, AMD EPYC, AVX512, bf16, 1 thread (3 runs), "
+            "cpu, AMD EPYC, AVX2, fp32, 1 thread (1 run).") in cut
 
 
 def test_claim_a_holds_difficulty_fixed_by_regression():

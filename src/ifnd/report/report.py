@@ -26,7 +26,7 @@ from ..vocabulary import EVALUATION_LABELS, FRAMEWORKS, TABLES
 from .claims import detect_rows, section_claims
 from .collect import DATASET_TEST_IMAGES, DATASET_TRAIN_IMAGES, Results
 from .figures import FIGURES
-from .markdown import markdown_table, shortened
+from .markdown import markdown_table, run_counts, shortened
 from .provenance import hardware, section_provenance
 from .stats import paired_difference, summarise
 from .tables import DATASET_LABELS, dataset_label, main_framework
@@ -196,7 +196,7 @@ def section_cut(results: Results, cfg: dict) -> list[str]:
                                           else " instead of ResNet-18 / ResNet-50."))
     devices = Counter(hardware(r.meta) for r in results.runs.values() if r.meta)
     if devices:
-        lines.append("- **Device**: " + ", ".join(f"{d} ({n} runs)" for d, n in devices.most_common()) + ".")
+        lines.append(f"- **Device**: {run_counts(devices)}.")
     main_fw = main_framework(results)
     others = [FRAMEWORKS[g] for g in FRAMEWORK_GROUPS if results.names(g)]
     if others:
