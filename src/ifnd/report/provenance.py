@@ -11,7 +11,7 @@ from pathlib import Path
 from .collect import Results
 from .markdown import run_counts, shortened
 
-__all__ = ["code_changes", "compare_versions", "hardware", "run_code_versions", "section_provenance",
+__all__ = ["code_changes", "compare_versions", "hardware", "run_code_versions", "run_hardware", "section_provenance",
            "NUMBER_PATHS"]
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -86,10 +86,15 @@ def hardware(meta: dict | None) -> str:
     return ", ".join(parts)
 
 
+def run_hardware(results: Results) -> dict:
+    """Each run with a meta.json, keyed as in ``results.runs``, to what it trained on (:func:`hardware`)."""
+    return {key: hardware(r.meta) for key, r in results.runs.items() if r.meta}
+
+
 def hardware_lines(results: Results) -> list[str]:
     """Which hardware the runs trained on and, where it was more than one kind, which runs
     differ from the most common one."""
-    kinds = {key: hardware(r.meta) for key, r in results.runs.items() if r.meta}
+    kinds = run_hardware(results)
     counts = Counter(kinds.values())
     if not counts:
         return []

@@ -27,7 +27,7 @@ from .claims import detect_rows, section_claims
 from .collect import DATASET_TEST_IMAGES, DATASET_TRAIN_IMAGES, Results
 from .figures import FIGURES
 from .markdown import markdown_table, run_counts, shortened
-from .provenance import hardware, section_provenance
+from .provenance import hardware, run_hardware, section_provenance
 from .stats import paired_difference, summarise
 from .tables import DATASET_LABELS, dataset_label, main_framework
 
@@ -194,7 +194,7 @@ def section_cut(results: Results, cfg: dict) -> list[str]:
     arch = get_dotted(src, "model.arch", None)
     lines.append(f"- **Model**: {arch}" + (f", the paper's {PAPER_MODELS[arch]} backbone." if arch in PAPER_MODELS
                                           else " instead of ResNet-18 / ResNet-50."))
-    devices = Counter(hardware(r.meta) for r in results.runs.values() if r.meta)
+    devices = Counter(run_hardware(results).values())
     if devices:
         lines.append(f"- **Device**: {run_counts(devices)}.")
     main_fw = main_framework(results)
